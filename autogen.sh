@@ -1,0 +1,19 @@
+#!/bin/sh
+# Regenerate the build system and configure.
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -e
+srcdir=$(dirname "$0")
+cd "$srcdir"
+# gnulib's maintainer makefile, taken from Debian's gnulib package (not committed).
+if [ -d /usr/share/gnulib ]; then
+    cp -f /usr/share/gnulib/top/maint.mk maint.mk
+    cp -f /usr/share/gnulib/top/GNUmakefile GNUmakefile
+    cp -f /usr/share/gnulib/build-aux/vc-list-files build-aux/vc-list-files
+    chmod +x build-aux/vc-list-files
+fi
+autopoint --force >/dev/null 2>&1 || autopoint --force
+autoreconf -fi
+cd - >/dev/null
+if [ -z "$NOCONFIGURE" ]; then
+    exec "$srcdir"/configure "$@"
+fi

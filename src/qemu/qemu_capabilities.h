@@ -1,0 +1,69 @@
+/*
+ * qemu_capabilities.h: what a QEMU binary can do, probed over QMP and cached
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "internal.h"
+#include "virobject.h"
+#include "virarch.h"
+#include "capabilities.h"
+#include "domain_capabilities.h"
+
+typedef struct _qemuCapsMachine qemuCapsMachine;
+struct _qemuCapsMachine {
+    char *name;
+    char *alias;          /* e.g. "pc" for "pc-i440fx-7.2", or NULL */
+    unsigned int maxCpus;
+    bool isDefault;
+    bool deprecated;
+};
+
+/* Immutable once probed (or loaded from the cache): shared by reference. */
+typedef struct _qemuCaps qemuCaps;
+struct _qemuCaps {
+    virObject parent;
+
+    char *binary;
+    long long mtime;       /* cache key: binary path + mtime + size */
+    long long size;
+
+    unsigned int version;  /* major * 1000000 + minor * 1000 + micro */
+    char *package;         /* e.g. "Debian 1:7.2+dfsg-7+deb12u18" */
+    virArch arch;
+    bool kvmAvailable;     /* KVM could be enabled by this binary here */
+
+    qemuCapsMachine *machines;
+    size_t nmachines;
+    char **cpuModels;      /* NULL-terminated */
+    char **devices;        /* NULL-terminated -device type names */
+    char **commands;       /* NULL-terminated QMP command names */
+};
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuCaps, virObjectUnref);
+
+/* Probe @binary (starting it with -S, -machine none, QMP on a socket in
+ * @tmpDir), independent of any cache. */
+qemuCaps *qemuCapsProbe(const char *binary, const char *tmpDir);
+
+/* The capabilities of @binary: from @cacheDir when the cached entry still
+ * matches the binary (path, mtime, size), otherwise probed and stored. */
+qemuCaps *qemuCapsCacheLookup(const char *cacheDir, const char *binary,
+                              const char *tmpDir);
+
+bool qemuCapsHasDevice(qemuCaps *caps, const char *type);
+bool qemuCapsHasCommand(qemuCaps *caps, const char *name);
+bool qemuCapsHasCPUModel(qemuCaps *caps, const char *name);
+const char *qemuCapsGetDefaultMachine(qemuCaps *caps);
+/* The canonical machine name for @name (resolving aliases), or NULL when
+ * @name is not a machine type this binary knows. */
+const char *qemuCapsGetCanonicalMachine(qemuCaps *caps, const char *name);
+
+/* Add the hvm guest of this binary (machines, domain types qemu and, when
+ * available, kvm) to @caps. */
+int qemuCapsInitGuest(qemuCaps *qcaps, virCaps *caps);
+
+/* Domain capabilities for virConnectGetDomainCapabilities. */
+virDomainCaps *qemuCapsGetDomainCaps(qemuCaps *qcaps, const char *machine,
+                                     virDomainVirtType virttype);

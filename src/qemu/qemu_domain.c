@@ -1,0 +1,128 @@
+/*
+ * qemu_domain.c: per-domain private data and the domain XML options
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <config.h>
+
+#include "qemu_domain.h"
+#include "qemu_conf.h"
+#include "qemu_validate.h"
+#include "virerror.h"
+#include "virlog.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_domain");
+
+static void *
+qemuDomainObjPrivateAlloc(void *opaque G_GNUC_UNUSED)
+{
+    return g_new0(qemuDomainObjPrivate, 1);
+}
+
+static void
+qemuDomainObjPrivateFree(void *data)
+{
+    qemuDomainObjPrivate *priv = data;
+
+    if (!priv)
+        return;
+    g_free(priv->libDir);
+    g_free(priv->pidfile);
+    g_free(priv);
+}
+
+virDomainXMLPrivateDataCallbacks qemuDomainXMLPrivateDataCallbacks = {
+    .alloc = qemuDomainObjPrivateAlloc,
+    .free = qemuDomainObjPrivateFree,
+};
+
+/* Defaults a definition gets before the rest of the post-parse runs:
+ * the emulator. */
+static int
+qemuDomainDefPostParseBasic(virDomainDef *def, void *opaque)
+{
+    virQEMUDriver *driver = opaque;
+
+    if (!def->emulator)
+        def->emulator = g_strdup(driver->config->emulator);
+    return 0;
+}
+
+/* Whole-domain defaults that need the emulator's capabilities: the
+ * canonical machine type. */
+static int
+qemuDomainDefPostParse(virDomainDef *def,
+                       unsigned int parseFlags G_GNUC_UNUSED,
+                       void *opaque,
+                       void *parseOpaque G_GNUC_UNUSED)
+{
+    virQEMUDriver *driver = opaque;
+    g_autoptr(qemuCaps) qcaps = NULL;
+    const char *machine;
+
+    if (def->os.type != VIR_DOMAIN_OSTYPE_HVM) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
+                       _("unsupported <os><type>: '%s' (only 'hvm' is supported)"),
+                       virDomainOSTypeToString(def->os.type));
+        return -1;
+    }
+
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, def->emulator)))
+        return -1;
+
+    if (!def->os.machine) {
+        def->os.machine = g_strdup(qemuCapsGetDefaultMachine(qcaps));
+    } else if ((machine = qemuCapsGetCanonicalMachine(qcaps, def->os.machine)) &&
+               STRNEQ(machine, def->os.machine)) {
+        g_free(def->os.machine);
+        def->os.machine = g_strdup(machine);
+    }
+    return 0;
+}
+
+static int
+qemuDomainDefValidate(const virDomainDef *def, void *opaque, void *parseOpaque G_GNUC_UNUSED)
+{
+    virQEMUDriver *driver = opaque;
+    g_autoptr(qemuCaps) qcaps = NULL;
+
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, def->emulator)))
+        return -1;
+    return qemuValidateDomainDef(def, qcaps);
+}
+
+static int
+qemuDomainDeviceDefValidate(const virDomainDeviceDef *dev,
+                            const virDomainDef *def,
+                            void *opaque G_GNUC_UNUSED,
+                            void *parseOpaque G_GNUC_UNUSED)
+{
+    return qemuValidateDomainDevice(dev, def);
+}
+
+virDomainDefParserConfig qemuDomainDefParserConfig = {
+    .domainPostParseBasicCallback = qemuDomainDefPostParseBasic,
+    .domainPostParseCallback = qemuDomainDefPostParse,
+    .domainValidateCallback = qemuDomainDefValidate,
+    .deviceValidateCallback = qemuDomainDeviceDefValidate,
+    .features = VIR_DOMAIN_DEF_FEATURE_WIDE_SCSI |
+                VIR_DOMAIN_DEF_FEATURE_MEMORY_HOTPLUG |
+                VIR_DOMAIN_DEF_FEATURE_OFFLINE_VCPUPIN |
+                VIR_DOMAIN_DEF_FEATURE_INDIVIDUAL_VCPUS |
+                VIR_DOMAIN_DEF_FEATURE_USER_ALIAS |
+                VIR_DOMAIN_DEF_FEATURE_NET_MODEL_STRING,
+    .defArch = VIR_ARCH_X86_64,
+    .netPrefix = "vnet",
+    .macPrefix = { 0x52, 0x54, 0x00 },
+};
+
+virDomainXMLOption *
+qemuDomainXMLOptionNew(void *driver)
+{
+    qemuDomainDefParserConfig.priv = driver;
+    return virDomainXMLOptionNew(&qemuDomainDefParserConfig,
+                                 &qemuDomainXMLPrivateDataCallbacks,
+                                 NULL, NULL, NULL, NULL);
+}

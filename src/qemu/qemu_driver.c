@@ -1,0 +1,1178 @@
+/*
+ * qemu_driver.c: the virHypervisorDriver table of Tandem
+ *
+ * Each API here is: lookup, ACL check, (job, monitor), result.  State,
+ * policies and mechanisms live in the other qemu_*.c files.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <config.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qemu_driver.h"
+#include "qemu_conf.h"
+#include "qemu_domain.h"
+#include "qemu_capabilities.h"
+
+#include "datatypes.h"
+#include "driver.h"
+#include "domain_event.h"
+#include "viraccessapicheck.h"
+#include "virerror.h"
+#include "virlog.h"
+#include "virpidfile.h"
+#include "viruuid.h"
+#include "virutil.h"
+#include "virfile.h"
+#include "virhostcpu.h"
+#include "virarch.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_driver");
+
+/* ---------------------------------------------------------------------- */
+/* Lookup helpers                                                         */
+/* ---------------------------------------------------------------------- */
+
+/* Returns the domain locked and referenced; release with virDomainObjEndAPI. */
+static virDomainObj *
+qemuDomainObjFromDomain(virDomainPtr domain)
+{
+    virDomainObj *vm;
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
+        virUUIDFormat(domain->uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s' (%s)"),
+                       uuidstr, domain->name);
+        return NULL;
+    }
+    return vm;
+}
+
+static void
+qemuDriverQueueEvent(virObjectEvent *event)
+{
+    if (event)
+        virObjectEventStateQueue(qemu_driver->domainEventState, event);
+}
+
+/* ---------------------------------------------------------------------- */
+/* State driver                                                           */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuStateCleanup(void)
+{
+    virQEMUDriver *driver = qemu_driver;
+
+    if (!driver)
+        return -1;
+
+    virObjectUnref(driver->domains);
+    virObjectUnref(driver->domainEventState);
+    virObjectUnref(driver->xmlopt);
+    virObjectUnref(driver->caps);
+    virObjectUnref(driver->qemuCaps);
+    qemuConfigFree(driver->config);
+    if (driver->lockFD >= 0)
+        virPidFileRelease(driver->paths.stateDir, "driver", driver->lockFD);
+    qemuDriverPathsClear(&driver->paths);
+    g_free(driver->embeddedRoot);
+    virMutexDestroy(&driver->lock);
+    g_clear_pointer(&qemu_driver, g_free);
+    return 0;
+}
+
+static int
+qemuStateLoadDomains(virQEMUDriver *driver)
+{
+    /* A definition that fails to parse is logged and skipped by
+     * virDomainObjListLoadAllConfigs; its file is left in place. */
+    return virDomainObjListLoadAllConfigs(driver->domains,
+                                          driver->paths.configDir,
+                                          driver->paths.autostartDir,
+                                          false, driver->xmlopt,
+                                          NULL, NULL);
+}
+
+static virDrvStateInitResult
+qemuStateInitialize(bool privileged,
+                    const char *root,
+                    bool monolithic G_GNUC_UNUSED,
+                    virStateInhibitCallback callback G_GNUC_UNUSED,
+                    void *opaque G_GNUC_UNUSED)
+{
+    virQEMUDriver *driver;
+
+    if (root && !g_path_is_absolute(root)) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("driver root must be an absolute path"));
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+
+    driver = g_new0(virQEMUDriver, 1);
+    driver->lockFD = -1;
+    if (virMutexInit(&driver->lock) < 0) {
+        g_free(driver);
+        return VIR_DRV_STATE_INIT_ERROR;
+    }
+    qemu_driver = driver;
+    driver->privileged = privileged;
+    driver->embeddedRoot = g_strdup(root);
+
+    if (qemuDriverPathsInit(&driver->paths, privileged, root) < 0)
+        goto error;
+
+    driver->config = qemuConfigNew(privileged);
+    if (qemuConfigLoadFile(driver->config, driver->paths.configFile, true) < 0)
+        goto error;
+
+    if (qemuDriverPathsCreate(&driver->paths) < 0)
+        goto error;
+
+    /* Two drivers must never share one set of directories. */
+    if ((driver->lockFD = virPidFileAcquire(driver->paths.stateDir, "driver",
+                                            false, getpid())) < 0)
+        goto error;
+
+    if (!(driver->domainEventState = virObjectEventStateNew()))
+        goto error;
+    if (!(driver->domains = virDomainObjListNew()))
+        goto error;
+    if (!(driver->xmlopt = qemuDomainXMLOptionNew(driver)))
+        goto error;
+
+    if (!(driver->qemuCaps = qemuCapsCacheLookup(driver->paths.cacheDir,
+                                                 driver->config->emulator,
+                                                 driver->paths.stateDir))) {
+        VIR_ERROR(_("cannot probe the QEMU binary '%s': %s"),
+                  driver->config->emulator, virGetLastErrorMessage());
+        goto error;
+    }
+    if (!(driver->caps = qemuDriverBuildCapabilities(driver, driver->qemuCaps)))
+        goto error;
+
+    if (qemuStateLoadDomains(driver) < 0)
+        goto error;
+
+    VIR_INFO("Tandem QEMU driver ready (%s, config %s)",
+             qemuDriverGetURI(driver), driver->paths.configDir);
+    return VIR_DRV_STATE_INIT_COMPLETE;
+
+ error:
+    qemuStateCleanup();
+    return VIR_DRV_STATE_INIT_ERROR;
+}
+
+static int
+qemuStateReload(void)
+{
+    if (!qemu_driver)
+        return 0;
+    return qemuStateLoadDomains(qemu_driver);
+}
+
+static virStateDriver qemuStateDriver = {
+    .name = "QEMU",
+    .stateInitialize = qemuStateInitialize,
+    .stateCleanup = qemuStateCleanup,
+    .stateReload = qemuStateReload,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Connections                                                            */
+/* ---------------------------------------------------------------------- */
+
+static virDrvOpenStatus
+qemuConnectOpen(virConnectPtr conn,
+                virConnectAuthPtr auth G_GNUC_UNUSED,
+                virConf *conf G_GNUC_UNUSED,
+                unsigned int flags)
+{
+    virCheckFlags(VIR_CONNECT_RO, VIR_DRV_OPEN_ERROR);
+
+    if (qemu_driver == NULL) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("qemu state driver is not active"));
+        return VIR_DRV_OPEN_ERROR;
+    }
+
+    if (qemu_driver->embeddedRoot) {
+        const char *root = virURIGetParam(conn->uri, "root");
+
+        if (!root)
+            return VIR_DRV_OPEN_ERROR;
+        if (STRNEQ(conn->uri->path, "/embed")) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("URI must be qemu:///embed, not '%s'"),
+                           conn->uri->path);
+            return VIR_DRV_OPEN_ERROR;
+        }
+        if (STRNEQ(root, qemu_driver->embeddedRoot)) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("cannot open embedded driver at path '%s', already open with path '%s'"),
+                           root, qemu_driver->embeddedRoot);
+            return VIR_DRV_OPEN_ERROR;
+        }
+    } else if (!virConnectValidateURIPath(conn->uri->path, "qemu",
+                                          qemu_driver->privileged)) {
+        return VIR_DRV_OPEN_ERROR;
+    }
+
+    if (virConnectOpenEnsureACL(conn) < 0)
+        return VIR_DRV_OPEN_ERROR;
+
+    conn->privateData = qemu_driver;
+    return VIR_DRV_OPEN_SUCCESS;
+}
+
+static int
+qemuConnectClose(virConnectPtr conn)
+{
+    conn->privateData = NULL;
+    return 0;
+}
+
+static int
+qemuConnectSupportsFeature(virConnectPtr conn, int feature)
+{
+    if (virConnectSupportsFeatureEnsureACL(conn) < 0)
+        return -1;
+
+    switch ((virDrvFeature) feature) {
+    case VIR_DRV_FEATURE_TYPED_PARAM_STRING:
+    case VIR_DRV_FEATURE_XML_MIGRATABLE:
+    case VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static const char *
+qemuConnectGetType(virConnectPtr conn)
+{
+    if (virConnectGetTypeEnsureACL(conn) < 0)
+        return NULL;
+    return "QEMU";
+}
+
+static int
+qemuConnectIsSecure(virConnectPtr conn G_GNUC_UNUSED)
+{
+    return 1;   /* local only: trivially secure */
+}
+
+static int
+qemuConnectIsEncrypted(virConnectPtr conn G_GNUC_UNUSED)
+{
+    return 0;
+}
+
+static int
+qemuConnectIsAlive(virConnectPtr conn G_GNUC_UNUSED)
+{
+    return 1;
+}
+
+static int
+qemuConnectGetVersion(virConnectPtr conn, unsigned long *version)
+{
+    g_autoptr(qemuCaps) qcaps = NULL;
+
+    if (virConnectGetVersionEnsureACL(conn) < 0)
+        return -1;
+    if (!(qcaps = qemuDriverGetQEMUCaps(qemu_driver)))
+        return -1;
+    *version = qcaps->version;
+    return 0;
+}
+
+static char *
+qemuConnectGetHostname(virConnectPtr conn)
+{
+    if (virConnectGetHostnameEnsureACL(conn) < 0)
+        return NULL;
+    return virGetHostname();
+}
+
+static char *
+qemuConnectGetCapabilities(virConnectPtr conn)
+{
+    g_autoptr(virCaps) caps = NULL;
+
+    if (virConnectGetCapabilitiesEnsureACL(conn) < 0)
+        return NULL;
+    if (!(caps = qemuDriverGetCapabilities(qemu_driver)))
+        return NULL;
+    return virCapabilitiesFormatXML(caps);
+}
+
+static char *
+qemuConnectGetDomainCapabilities(virConnectPtr conn,
+                                 const char *emulatorbin,
+                                 const char *arch_str,
+                                 const char *machine,
+                                 const char *virttype_str,
+                                 unsigned int flags)
+{
+    g_autoptr(qemuCaps) qcaps = NULL;
+    g_autoptr(virDomainCaps) domCaps = NULL;
+    virDomainVirtType virttype = VIR_DOMAIN_VIRT_QEMU;
+    const char *canonical;
+
+    virCheckFlags(0, NULL);
+
+    if (virConnectGetDomainCapabilitiesEnsureACL(conn) < 0)
+        return NULL;
+
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(qemu_driver, emulatorbin)))
+        return NULL;
+
+    if (virttype_str) {
+        int t = virDomainVirtTypeFromString(virttype_str);
+
+        if (t != VIR_DOMAIN_VIRT_QEMU && t != VIR_DOMAIN_VIRT_KVM) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("unknown virttype: %s"), virttype_str);
+            return NULL;
+        }
+        virttype = t;
+    } else if (qcaps->kvmAvailable) {
+        virttype = VIR_DOMAIN_VIRT_KVM;
+    }
+    if (virttype == VIR_DOMAIN_VIRT_KVM && !qcaps->kvmAvailable) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("KVM is not available on this host"));
+        return NULL;
+    }
+
+    if (arch_str) {
+        virArch arch = virArchFromString(arch_str);
+
+        if (arch == VIR_ARCH_NONE) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("unknown architecture: %s"), arch_str);
+            return NULL;
+        }
+        if (arch != qcaps->arch) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("architecture from emulator '%s' doesn't match given architecture '%s'"),
+                           virArchToString(qcaps->arch), arch_str);
+            return NULL;
+        }
+    }
+
+    if (!machine)
+        machine = qemuCapsGetDefaultMachine(qcaps);
+    if (!(canonical = qemuCapsGetCanonicalMachine(qcaps, machine))) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("the machine '%s' is not supported by emulator '%s'"),
+                       machine, qcaps->binary);
+        return NULL;
+    }
+
+    if (!(domCaps = qemuCapsGetDomainCaps(qcaps, canonical, virttype)))
+        return NULL;
+    return virDomainCapsFormat(domCaps);
+}
+
+static int
+qemuNodeGetInfo(virConnectPtr conn, virNodeInfoPtr nodeinfo)
+{
+    if (virNodeGetInfoEnsureACL(conn) < 0)
+        return -1;
+    return virCapabilitiesGetNodeInfo(nodeinfo);
+}
+
+static int
+qemuConnectGetMaxVcpus(virConnectPtr conn, const char *type)
+{
+    if (virConnectGetMaxVcpusEnsureACL(conn) < 0)
+        return -1;
+    if (type && STRCASENEQ(type, "qemu") && STRCASENEQ(type, "kvm")) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unknown type '%s'"), type);
+        return -1;
+    }
+    return 255;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Listing and lookup                                                     */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuConnectListDomains(virConnectPtr conn, int *ids, int nids)
+{
+    if (virConnectListDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListGetActiveIDs(qemu_driver->domains, ids, nids,
+                                        virConnectListDomainsCheckACL, conn);
+}
+
+static int
+qemuConnectNumOfDomains(virConnectPtr conn)
+{
+    if (virConnectNumOfDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListNumOfDomains(qemu_driver->domains, true,
+                                        virConnectNumOfDomainsCheckACL, conn);
+}
+
+static int
+qemuConnectListDefinedDomains(virConnectPtr conn, char **const names, int nnames)
+{
+    if (virConnectListDefinedDomainsEnsureACL(conn) < 0)
+        return -1;
+    memset(names, 0, sizeof(*names) * nnames);
+    return virDomainObjListGetInactiveNames(qemu_driver->domains, names, nnames,
+                                            virConnectListDefinedDomainsCheckACL,
+                                            conn);
+}
+
+static int
+qemuConnectNumOfDefinedDomains(virConnectPtr conn)
+{
+    if (virConnectNumOfDefinedDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListNumOfDomains(qemu_driver->domains, false,
+                                        virConnectNumOfDefinedDomainsCheckACL,
+                                        conn);
+}
+
+static int
+qemuConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains,
+                          unsigned int flags)
+{
+    virCheckFlags(VIR_CONNECT_LIST_DOMAINS_FILTERS_ALL, -1);
+
+    if (virConnectListAllDomainsEnsureACL(conn) < 0)
+        return -1;
+    return virDomainObjListExport(qemu_driver->domains, conn, domains,
+                                  virConnectListAllDomainsCheckACL, flags);
+}
+
+static virDomainPtr
+qemuDomainLookupByID(virConnectPtr conn, int id)
+{
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+
+    if (!(vm = virDomainObjListFindByID(qemu_driver->domains, id))) {
+        virReportError(VIR_ERR_NO_DOMAIN, _("no domain with matching id %d"), id);
+        return NULL;
+    }
+    if (virDomainLookupByIDEnsureACL(conn, vm->def) < 0)
+        goto cleanup;
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+static virDomainPtr
+qemuDomainLookupByUUID(virConnectPtr conn, const unsigned char *uuid)
+{
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+
+    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, uuid))) {
+        char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+        virUUIDFormat(uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s'"), uuidstr);
+        return NULL;
+    }
+    if (virDomainLookupByUUIDEnsureACL(conn, vm->def) < 0)
+        goto cleanup;
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+static virDomainPtr
+qemuDomainLookupByName(virConnectPtr conn, const char *name)
+{
+    virDomainObj *vm;
+    virDomainPtr dom = NULL;
+
+    if (!(vm = virDomainObjListFindByName(qemu_driver->domains, name))) {
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching name '%s'"), name);
+        return NULL;
+    }
+    if (virDomainLookupByNameEnsureACL(conn, vm->def) < 0)
+        goto cleanup;
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Definitions                                                            */
+/* ---------------------------------------------------------------------- */
+
+static virDomainPtr
+qemuDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    g_autoptr(virDomainDef) def = NULL;
+    g_autoptr(virDomainDef) oldDef = NULL;
+    virDomainObj *vm = NULL;
+    virDomainPtr dom = NULL;
+    unsigned int parseFlags = VIR_DOMAIN_DEF_PARSE_INACTIVE;
+
+    virCheckFlags(VIR_DOMAIN_DEFINE_VALIDATE, NULL);
+
+    if (flags & VIR_DOMAIN_DEFINE_VALIDATE)
+        parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
+
+    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
+        return NULL;
+
+    if (virDomainDefineXMLFlagsEnsureACL(conn, def) < 0)
+        return NULL;
+
+    if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
+                                   0, &oldDef)))
+        return NULL;
+
+    vm->persistent = 1;
+    if (virDomainDefSave(vm->newDef ? vm->newDef : vm->def,
+                         driver->xmlopt, driver->paths.configDir) < 0) {
+        if (oldDef) {
+            /* put the previous definition back: nothing is lost */
+            if (virDomainObjIsActive(vm))
+                vm->newDef = g_steal_pointer(&oldDef);
+            else
+                vm->def = g_steal_pointer(&oldDef);
+        } else {
+            virDomainObjListRemove(driver->domains, vm);
+        }
+        goto cleanup;
+    }
+
+    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                             VIR_DOMAIN_EVENT_DEFINED,
+                             oldDef ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
+                                    : VIR_DOMAIN_EVENT_DEFINED_ADDED));
+    VIR_INFO("Defined domain '%s'", vm->def->name);
+    dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+static virDomainPtr
+qemuDomainDefineXML(virConnectPtr conn, const char *xml)
+{
+    return qemuDomainDefineXMLFlags(conn, xml, 0);
+}
+
+static char *
+qemuDomainManagedSavePath(virQEMUDriver *driver, virDomainObj *vm)
+{
+    return g_strdup_printf("%s/%s.save", driver->paths.saveDir, vm->def->name);
+}
+
+static char *
+qemuDomainNVRAMPath(virQEMUDriver *driver, virDomainObj *vm)
+{
+    if (vm->def->os.loader && vm->def->os.loader->nvram &&
+        vm->def->os.loader->nvram->path)
+        return g_strdup(vm->def->os.loader->nvram->path);
+    return g_strdup_printf("%s/%s_VARS.fd", driver->paths.nvramDir, vm->def->name);
+}
+
+static int
+qemuDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    virDomainObj *vm;
+    g_autofree char *managedSave = NULL;
+    g_autofree char *nvram = NULL;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                  VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                  VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+                  VIR_DOMAIN_UNDEFINE_NVRAM |
+                  VIR_DOMAIN_UNDEFINE_KEEP_NVRAM, -1);
+
+    if ((flags & VIR_DOMAIN_UNDEFINE_NVRAM) &&
+        (flags & VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot both keep and delete nvram"));
+        return -1;
+    }
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+
+    if (virDomainUndefineFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (!vm->persistent) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot undefine transient domain"));
+        goto cleanup;
+    }
+
+    managedSave = qemuDomainManagedSavePath(driver, vm);
+    if (virFileExists(managedSave)) {
+        if (!(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("Refusing to undefine while domain managed save image exists"));
+            goto cleanup;
+        }
+        if (unlink(managedSave) < 0) {
+            virReportSystemError(errno,
+                                 _("Failed to remove domain managed save image '%s'"),
+                                 managedSave);
+            goto cleanup;
+        }
+        vm->hasManagedSave = false;
+    }
+
+    if (vm->def->os.loader && vm->def->os.loader->nvram) {
+        nvram = qemuDomainNVRAMPath(driver, vm);
+        if (virFileExists(nvram)) {
+            if (flags & VIR_DOMAIN_UNDEFINE_NVRAM) {
+                if (unlink(nvram) < 0) {
+                    virReportSystemError(errno, _("failed to remove nvram: %s"),
+                                         nvram);
+                    goto cleanup;
+                }
+            } else if (!(flags & VIR_DOMAIN_UNDEFINE_KEEP_NVRAM)) {
+                virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                               _("cannot undefine domain with nvram"));
+                goto cleanup;
+            }
+        }
+    }
+
+    if (virDomainDeleteConfig(driver->paths.configDir, driver->paths.autostartDir,
+                              vm) < 0)
+        goto cleanup;
+
+    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                             VIR_DOMAIN_EVENT_UNDEFINED,
+                             VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
+    VIR_INFO("Undefined domain '%s'", vm->def->name);
+
+    vm->autostart = 0;
+    if (virDomainObjIsActive(vm))
+        vm->persistent = 0;
+    else
+        virDomainObjListRemove(driver->domains, vm);
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainUndefine(virDomainPtr dom)
+{
+    return qemuDomainUndefineFlags(dom, 0);
+}
+
+static char *
+qemuDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    virCheckFlags(VIR_DOMAIN_XML_COMMON_FLAGS, NULL);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return NULL;
+
+    if (virDomainGetXMLDescEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+
+    ret = virDomainDefFormat((flags & VIR_DOMAIN_XML_INACTIVE) && vm->newDef ?
+                             vm->newDef : vm->def,
+                             qemu_driver->xmlopt,
+                             virDomainDefFormatConvertXMLFlags(flags));
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static char *
+qemuConnectDomainXMLToNative(virConnectPtr conn,
+                             const char *format,
+                             const char *xml G_GNUC_UNUSED,
+                             unsigned int flags)
+{
+    virCheckFlags(0, NULL);
+
+    if (virConnectDomainXMLToNativeEnsureACL(conn) < 0)
+        return NULL;
+
+    if (STRNEQ(format, "qemu-argv")) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("unsupported config type %s"), format);
+        return NULL;
+    }
+    virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                   _("Tandem does not build QEMU command lines yet"));
+    return NULL;
+}
+
+static int
+qemuDomainGetAutostart(virDomainPtr dom, int *autostart)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetAutostartEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    *autostart = vm->autostart;
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainSetAutostart(virDomainPtr dom, int autostart)
+{
+    virQEMUDriver *driver = qemu_driver;
+    virDomainObj *vm;
+    g_autofree char *configFile = NULL;
+    g_autofree char *autostartLink = NULL;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainSetAutostartEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (!vm->persistent) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot set autostart for transient domain"));
+        goto cleanup;
+    }
+
+    autostart = autostart != 0;
+    if (vm->autostart != autostart) {
+        configFile = virDomainConfigFile(driver->paths.configDir, vm->def->name);
+        autostartLink = virDomainConfigFile(driver->paths.autostartDir, vm->def->name);
+
+        if (autostart) {
+            if (g_mkdir_with_parents(driver->paths.autostartDir, 0755) < 0) {
+                virReportSystemError(errno, _("cannot create autostart directory %s"),
+                                     driver->paths.autostartDir);
+                goto cleanup;
+            }
+            if (symlink(configFile, autostartLink) < 0) {
+                virReportSystemError(errno,
+                                     _("Failed to create symlink '%s' to '%s'"),
+                                     autostartLink, configFile);
+                goto cleanup;
+            }
+        } else if (unlink(autostartLink) < 0 && errno != ENOENT && errno != ENOTDIR) {
+            virReportSystemError(errno, _("Failed to delete symlink '%s'"),
+                                 autostartLink);
+            goto cleanup;
+        }
+        vm->autostart = autostart;
+    }
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
+                      const char *key, const char *uri, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainSetMetadataEnsureACL(dom->conn, vm->def, flags) < 0)
+        goto cleanup;
+
+    ret = virDomainObjSetMetadata(vm, type, metadata, key, uri, driver->xmlopt,
+                                  driver->paths.stateDir, driver->paths.configDir,
+                                  flags);
+    if (ret == 0)
+        qemuDriverQueueEvent(virDomainEventMetadataChangeNewFromObj(vm, type, uri));
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static char *
+qemuDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return NULL;
+    if (virDomainGetMetadataEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = virDomainObjGetMetadata(vm, type, uri, flags);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Simple queries answered from the domain object                         */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    memset(info, 0, sizeof(*info));
+    info->state = virDomainObjGetState(vm, NULL);
+    info->maxMem = virDomainDefGetMemoryTotal(vm->def);
+    info->memory = vm->def->mem.cur_balloon;
+    info->nrVirtCpu = virDomainDefGetVcpus(vm->def);
+    info->cpuTime = 0;
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainGetState(virDomainPtr dom, int *state, int *reason, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetStateEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    *state = virDomainObjGetState(vm, reason);
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainIsActive(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsActiveEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = virDomainObjIsActive(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainIsPersistent(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsPersistentEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = vm->persistent;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainIsUpdated(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainIsUpdatedEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = vm->updated;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static char *
+qemuDomainGetOSType(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    char *ret = NULL;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return NULL;
+    if (virDomainGetOSTypeEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = g_strdup(virDomainOSTypeToString(vm->def->os.type));
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static unsigned long long
+qemuDomainGetMaxMemory(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    unsigned long long ret = 0;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return 0;
+    if (virDomainGetMaxMemoryEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = virDomainDefGetMemoryTotal(vm->def);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainHasManagedSaveImage(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainHasManagedSaveImageEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = vm->hasManagedSave;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainGetSecurityLabel(virDomainPtr dom, virSecurityLabelPtr seclabel)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetSecurityLabelEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    /* no security driver: an empty label, as libvirt's "none" model */
+    memset(seclabel, 0, sizeof(*seclabel));
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuNodeGetSecurityModel(virConnectPtr conn, virSecurityModelPtr secmodel)
+{
+    if (virNodeGetSecurityModelEnsureACL(conn) < 0)
+        return -1;
+    memset(secmodel, 0, sizeof(*secmodel));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuConnectDomainEventRegister(virConnectPtr conn,
+                               virConnectDomainEventCallback callback,
+                               void *opaque,
+                               virFreeCallback freecb)
+{
+    if (virConnectDomainEventRegisterEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateRegister(conn, qemu_driver->domainEventState,
+                                    callback, opaque, freecb) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+qemuConnectDomainEventDeregister(virConnectPtr conn,
+                                 virConnectDomainEventCallback callback)
+{
+    if (virConnectDomainEventDeregisterEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateDeregister(conn, qemu_driver->domainEventState,
+                                      callback) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+qemuConnectDomainEventRegisterAny(virConnectPtr conn,
+                                  virDomainPtr dom,
+                                  int eventID,
+                                  virConnectDomainEventGenericCallback callback,
+                                  void *opaque,
+                                  virFreeCallback freecb)
+{
+    int ret = -1;
+
+    if (virConnectDomainEventRegisterAnyEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainEventStateRegisterID(conn, qemu_driver->domainEventState,
+                                      dom, eventID, callback, opaque, freecb,
+                                      &ret) < 0)
+        ret = -1;
+    return ret;
+}
+
+static int
+qemuConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID)
+{
+    if (virConnectDomainEventDeregisterAnyEnsureACL(conn) < 0)
+        return -1;
+    if (virObjectEventStateDeregisterID(conn, qemu_driver->domainEventState,
+                                        callbackID, true) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registration                                                           */
+/* ---------------------------------------------------------------------- */
+
+static virHypervisorDriver qemuHypervisorDriver = {
+    .name = "QEMU",
+    .connectURIProbe = NULL,
+    .connectOpen = qemuConnectOpen,
+    .connectClose = qemuConnectClose,
+    .connectSupportsFeature = qemuConnectSupportsFeature,
+    .connectGetType = qemuConnectGetType,
+    .connectGetVersion = qemuConnectGetVersion,
+    .connectGetHostname = qemuConnectGetHostname,
+    .connectGetMaxVcpus = qemuConnectGetMaxVcpus,
+    .connectGetCapabilities = qemuConnectGetCapabilities,
+    .connectGetDomainCapabilities = qemuConnectGetDomainCapabilities,
+    .connectIsSecure = qemuConnectIsSecure,
+    .connectIsEncrypted = qemuConnectIsEncrypted,
+    .connectIsAlive = qemuConnectIsAlive,
+    .nodeGetInfo = qemuNodeGetInfo,
+    .nodeGetSecurityModel = qemuNodeGetSecurityModel,
+    .connectListDomains = qemuConnectListDomains,
+    .connectNumOfDomains = qemuConnectNumOfDomains,
+    .connectListDefinedDomains = qemuConnectListDefinedDomains,
+    .connectNumOfDefinedDomains = qemuConnectNumOfDefinedDomains,
+    .connectListAllDomains = qemuConnectListAllDomains,
+    .connectDomainXMLToNative = qemuConnectDomainXMLToNative,
+    .connectDomainEventRegister = qemuConnectDomainEventRegister,
+    .connectDomainEventDeregister = qemuConnectDomainEventDeregister,
+    .connectDomainEventRegisterAny = qemuConnectDomainEventRegisterAny,
+    .connectDomainEventDeregisterAny = qemuConnectDomainEventDeregisterAny,
+    .domainLookupByID = qemuDomainLookupByID,
+    .domainLookupByUUID = qemuDomainLookupByUUID,
+    .domainLookupByName = qemuDomainLookupByName,
+    .domainDefineXML = qemuDomainDefineXML,
+    .domainDefineXMLFlags = qemuDomainDefineXMLFlags,
+    .domainUndefine = qemuDomainUndefine,
+    .domainUndefineFlags = qemuDomainUndefineFlags,
+    .domainGetXMLDesc = qemuDomainGetXMLDesc,
+    .domainGetAutostart = qemuDomainGetAutostart,
+    .domainSetAutostart = qemuDomainSetAutostart,
+    .domainSetMetadata = qemuDomainSetMetadata,
+    .domainGetMetadata = qemuDomainGetMetadata,
+    .domainGetInfo = qemuDomainGetInfo,
+    .domainGetState = qemuDomainGetState,
+    .domainIsActive = qemuDomainIsActive,
+    .domainIsPersistent = qemuDomainIsPersistent,
+    .domainIsUpdated = qemuDomainIsUpdated,
+    .domainGetOSType = qemuDomainGetOSType,
+    .domainGetMaxMemory = qemuDomainGetMaxMemory,
+    .domainHasManagedSaveImage = qemuDomainHasManagedSaveImage,
+    .domainGetSecurityLabel = qemuDomainGetSecurityLabel,
+};
+
+static virConnectDriver qemuConnectDriver = {
+    .localOnly = true,
+    .embeddable = true,
+    .uriSchemes = (const char *[]){ "qemu", NULL },
+    .hypervisorDriver = &qemuHypervisorDriver,
+};
+
+/* The libvirt the module runs in must be the one it was built for: the
+ * private ABI it uses has no compatibility promise. */
+static int
+qemuCheckLibvirtVersion(void)
+{
+    unsigned long libVer = 0;
+    g_autofree char *running = NULL;
+    const char *expected = TANDEM_LIBVIRT_VERSION;
+    const char *override = getenv("TANDEM_TEST_RUNNING_LIBVIRT_VERSION");
+
+    if (virGetVersion(&libVer, NULL, NULL) < 0)
+        return -1;
+    running = g_strdup_printf("%lu.%lu.%lu", libVer / 1000000,
+                              (libVer / 1000) % 1000, libVer % 1000);
+    /* test hook: pretend to run in another libvirt */
+    if (override && *override)
+        running = (g_free(running), g_strdup(override));
+
+    if (STRNEQ(running, expected)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("Tandem QEMU driver was built for libvirt %s but is loaded into libvirt %s; refusing to register"),
+                       expected, running);
+        VIR_ERROR(_("Tandem QEMU driver was built for libvirt %s but is loaded into libvirt %s; refusing to register"),
+                  expected, running);
+        return -1;
+    }
+    return 0;
+}
+
+int
+qemuRegister(void)
+{
+    if (qemuCheckLibvirtVersion() < 0)
+        return -1;
+    if (virRegisterConnectDriver(&qemuConnectDriver, true) < 0)
+        return -1;
+    if (virRegisterStateDriver(&qemuStateDriver) < 0)
+        return -1;
+    return 0;
+}
