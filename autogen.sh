@@ -11,6 +11,10 @@ if [ -d /usr/share/gnulib ]; then
     cp -f /usr/share/gnulib/build-aux/vc-list-files build-aux/vc-list-files
     chmod +x build-aux/vc-list-files
 fi
+# automake's TAP driver for the test scripts
+for f in /usr/share/automake-*/tap-driver.sh; do
+    [ -f "$f" ] && cp -f "$f" build-aux/tap-driver.sh && chmod +x build-aux/tap-driver.sh
+done
 autopoint --force >/dev/null 2>&1 || autopoint --force
 autoreconf -fi
 cd - >/dev/null

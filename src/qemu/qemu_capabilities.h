@@ -20,13 +20,23 @@ struct _qemuCapsMachine {
     bool deprecated;
 };
 
+/* A CPU model from query-cpu-definitions. */
+typedef struct _qemuCapsCPUModel qemuCapsCPUModel;
+struct _qemuCapsCPUModel {
+    char *name;
+    /* usable with the accelerator the binary was probed with (kvm when
+     * kvmAvailable, tcg otherwise); UNKNOWN when QEMU did not say */
+    virDomainCapsCPUUsable usable;
+    bool deprecated;
+};
+
 /* Immutable once probed (or loaded from the cache): shared by reference. */
 typedef struct _qemuCaps qemuCaps;
 struct _qemuCaps {
     virObject parent;
 
     char *binary;
-    long long mtime;       /* cache key: binary path + mtime + size */
+    long long mtime;       /* cache key: binary path + mtime (in ns) + size */
     long long size;
 
     unsigned int version;  /* major * 1000000 + minor * 1000 + micro */
@@ -37,6 +47,8 @@ struct _qemuCaps {
     qemuCapsMachine *machines;
     size_t nmachines;
     char **cpuModels;      /* NULL-terminated */
+    qemuCapsCPUModel *cpuModelInfo; /* the same models, with usability */
+    size_t ncpuModelInfo;
     char **devices;        /* NULL-terminated -device type names */
     char **commands;       /* NULL-terminated QMP command names */
 };
@@ -47,10 +59,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuCaps, virObjectUnref);
  * @tmpDir), independent of any cache. */
 qemuCaps *qemuCapsProbe(const char *binary, const char *tmpDir);
 
+/* The raw QMP conversation of a probe: a table of command name -> the
+ * JSON text of QEMU's reply ({"return": ...} or {"error": ...}). Exposed
+ * for recording test data; qemuCapsProbe = this + qemuCapsNewFromReplies. */
+GHashTable *qemuCapsProbeReplies(const char *binary, const char *tmpDir);
+
+/* Build the capabilities of @binary from the replies of a probe (see
+ * qemuCapsProbeReplies). No I/O: unit tests feed recorded replies. */
+qemuCaps *qemuCapsNewFromReplies(const char *binary, GHashTable *replies);
+
 /* The capabilities of @binary: from @cacheDir when the cached entry still
  * matches the binary (path, mtime, size), otherwise probed and stored. */
 qemuCaps *qemuCapsCacheLookup(const char *cacheDir, const char *binary,
                               const char *tmpDir);
+
+/* Forget the in-memory cache (the cache files stay). */
+void qemuCapsCacheFlush(void);
 
 bool qemuCapsHasDevice(qemuCaps *caps, const char *type);
 bool qemuCapsHasCommand(qemuCaps *caps, const char *name);

@@ -89,16 +89,36 @@ qemuStateCleanup(void)
     return 0;
 }
 
+static char *
+qemuDomainManagedSavePath(virQEMUDriver *driver, virDomainObj *vm)
+{
+    return g_strdup_printf("%s/%s.save", driver->paths.saveDir, vm->def->name);
+}
+
+static int
+qemuDomainObjNoticeManagedSave(virDomainObj *vm, void *opaque)
+{
+    g_autofree char *path = qemuDomainManagedSavePath(opaque, vm);
+
+    virObjectLock(vm);
+    vm->hasManagedSave = virFileExists(path);
+    virObjectUnlock(vm);
+    return 0;
+}
+
 static int
 qemuStateLoadDomains(virQEMUDriver *driver)
 {
     /* A definition that fails to parse is logged and skipped by
      * virDomainObjListLoadAllConfigs; its file is left in place. */
-    return virDomainObjListLoadAllConfigs(driver->domains,
-                                          driver->paths.configDir,
-                                          driver->paths.autostartDir,
-                                          false, driver->xmlopt,
-                                          NULL, NULL);
+    if (virDomainObjListLoadAllConfigs(driver->domains,
+                                       driver->paths.configDir,
+                                       driver->paths.autostartDir,
+                                       false, driver->xmlopt,
+                                       NULL, NULL) < 0)
+        return -1;
+    return virDomainObjListForEach(driver->domains, false,
+                                   qemuDomainObjNoticeManagedSave, driver);
 }
 
 static virDrvStateInitResult
@@ -581,12 +601,6 @@ static virDomainPtr
 qemuDomainDefineXML(virConnectPtr conn, const char *xml)
 {
     return qemuDomainDefineXMLFlags(conn, xml, 0);
-}
-
-static char *
-qemuDomainManagedSavePath(virQEMUDriver *driver, virDomainObj *vm)
-{
-    return g_strdup_printf("%s/%s.save", driver->paths.saveDir, vm->def->name);
 }
 
 static char *

@@ -1,0 +1,258 @@
+# tandemtest.py: harness for Tandem's end-to-end tests
+#
+# Starts real libvirtd daemons (each in a private mount namespace, so it has
+# its own /etc/libvirt, /run/libvirt, /var/lib/libvirt, ... under a temporary
+# directory) and runs real virsh / python3-libvirt against them or against
+# the embedded driver.  Every process a test starts is stopped by its PID.
+# Output is TAP, one "ok N - name" line per check.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+
+BUILDDIR = os.environ.get("abs_top_builddir", os.getcwd())
+SRCDIR = os.environ.get("abs_top_srcdir", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRIVER_DIR = os.environ.get("TANDEM_DRIVER_DIR", os.path.join(BUILDDIR, "driver-dir"))
+STOCK_DRIVER_DIR = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver"
+VIRSH_TIMEOUT = 60
+
+
+class TAP:
+    """Minimal TAP producer: checks never stop the script; the exit code
+    says whether any failed."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, name), flush=True)
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, name), flush=True)
+            if detail is not None:
+                for line in str(detail).splitlines():
+                    print("#   " + line, flush=True)
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got:  %r\nwant: %r" % (got, want))
+
+    def contains(self, text, sub, name):
+        return self.ok(sub in (text or ""), name, "%r not in:\n%s" % (sub, text))
+
+    def skip(self, name, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, name, why), flush=True)
+
+    def run(self, name, fn, *args):
+        """Run a group of checks; an exception fails the group, not the file."""
+        try:
+            fn(*args)
+        except Exception:
+            self.ok(False, "%s (exception)" % name, traceback.format_exc())
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+class Result:
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+
+    def __repr__(self):
+        return "rc=%d\nstdout:\n%s\nstderr:\n%s" % (self.rc, self.out, self.err)
+
+
+def run(argv, env=None, timeout=VIRSH_TIMEOUT, input=None):
+    p = subprocess.run(argv, env=env, capture_output=True, text=True,
+                       timeout=timeout, input=input)
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def tmpdir(prefix):
+    base = os.environ.get("TANDEM_TEST_TMPDIR") or None
+    return tempfile.mkdtemp(prefix="tandem-%s-" % prefix, dir=base)
+
+
+class Embedded:
+    """The driver loaded in-process by virsh: qemu:///embed?root=DIR."""
+
+    def __init__(self, name="embed", driver_dir=DRIVER_DIR):
+        self.root = tmpdir(name)
+        self.uri = "qemu:///embed?root=%s" % self.root
+        self.env = dict(os.environ, LIBVIRT_DRIVER_DIR=driver_dir)
+
+    def virsh(self, *args, readonly=False, timeout=VIRSH_TIMEOUT, env=None):
+        argv = ["virsh", "-q", "-c", self.uri]
+        if readonly:
+            argv.append("-r")
+        return run(argv + list(args), env=env or self.env, timeout=timeout)
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Daemon:
+    """A real libvirtd with Tandem as its qemu driver, as a host of its own:
+    private mount namespace over the libvirt directories, own socket dir,
+    own host UUID.  Stopped by the PID it was started with."""
+
+    PRIVATE_DIRS = ["/etc/libvirt", "/run/libvirt", "/var/lib/libvirt",
+                    "/var/cache/libvirt", "/var/log/libvirt"]
+
+    def __init__(self, name="host", driver_dir=DRIVER_DIR, qemu_conf=None,
+                 host_uuid=None, extra_env=None):
+        self.name = name
+        self.dir = tmpdir(name)
+        self.driver_dir = driver_dir
+        self.host_uuid = host_uuid or str(uuid.uuid4())
+        self.sockdir = os.path.join(self.dir, "sock")
+        self.socket = os.path.join(self.sockdir, "libvirt-sock")
+        self.uri = "qemu+unix:///system?socket=%s" % self.socket
+        self.ro_uri = "qemu+unix:///system?socket=%s-ro" % self.socket
+        self.logfile = os.path.join(self.dir, "libvirtd.log")
+        self.proc = None
+        self.extra_env = extra_env or {}
+        os.makedirs(self.sockdir)
+        for d in self.PRIVATE_DIRS:
+            os.makedirs(self.private(d), exist_ok=True)
+        if qemu_conf is not None:
+            self.write_file("/etc/libvirt/qemu.conf", qemu_conf)
+        with open(os.path.join(self.dir, "libvirtd.conf"), "w") as f:
+            f.write('unix_sock_dir = "%s"\n' % self.sockdir)
+            f.write('unix_sock_group = "root"\n')
+            f.write('auth_unix_ro = "none"\nauth_unix_rw = "none"\n')
+            f.write('host_uuid = "%s"\n' % self.host_uuid)
+            f.write('log_outputs = "1:file:%s"\n' % self.logfile)
+            f.write('log_filters = "1:qemu 1:libvirt 3:rpc 3:util 3:conf 3:object 3:event"\n')
+            f.write('max_workers = 20\nkeepalive_interval = -1\n')
+
+    def private(self, path):
+        """Where a path inside the daemon's namespace lives on the real disk."""
+        for d in self.PRIVATE_DIRS:
+            if path == d or path.startswith(d + "/"):
+                return os.path.join(self.dir, d.strip("/").replace("/", "_")) + path[len(d):]
+        raise ValueError(path)
+
+    def write_file(self, path, text):
+        p = self.private(path)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+
+    def start(self, timeout=60):
+        binds = " && ".join("mount --bind %s %s" % (self.private(d), d)
+                            for d in self.PRIVATE_DIRS)
+        script = "set -e; %s; exec libvirtd -f %s -p %s" % (
+            binds, os.path.join(self.dir, "libvirtd.conf"),
+            os.path.join(self.dir, "libvirtd.pid"))
+        env = dict(os.environ, LIBVIRT_DRIVER_DIR=self.driver_dir)
+        env.update(self.extra_env)
+        self.stderr = open(os.path.join(self.dir, "libvirtd.stderr"), "w")
+        # unshare execs sh, sh execs libvirtd: the PID is the daemon's.
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            env=env, stdout=self.stderr, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("libvirtd %s exited with %d:\n%s" % (
+                    self.name, self.proc.returncode, self.log_tail()))
+            if os.path.exists(self.socket):
+                r = run(["virsh", "-q", "-c", self.uri, "uri"], timeout=30)
+                if r.rc == 0:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("libvirtd %s did not come up:\n%s" % (self.name, self.log_tail()))
+
+    def virsh(self, *args, readonly=False, timeout=VIRSH_TIMEOUT):
+        uri = self.ro_uri if readonly else self.uri
+        return run(["virsh", "-q", "-c", uri] + list(args), timeout=timeout)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=timeout)
+        rc = self.proc.returncode
+        self.proc = None
+        self.stderr.close()
+        return rc
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def log_tail(self, n=40):
+        out = []
+        for f in (self.logfile, os.path.join(self.dir, "libvirtd.stderr")):
+            try:
+                with open(f) as fh:
+                    out += fh.read().splitlines()[-n:]
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def log(self):
+        try:
+            with open(self.logfile) as fh:
+                return fh.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("TANDEM_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def domain_xml(name, uuid_str=None, extra_devices="", vtype="qemu",
+               machine="pc", arch="x86_64", memory_mib=128):
+    u = "<uuid>%s</uuid>" % uuid_str if uuid_str else ""
+    return """<domain type='%s'>
+  <name>%s</name>%s
+  <memory unit='MiB'>%d</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='%s' machine='%s'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/var/lib/libvirt/images/%s.img'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    %s
+  </devices>
+</domain>
+""" % (vtype, name, u, memory_mib, arch, machine, name, extra_devices)
+
+
+def write_tmp(text, suffix=".xml"):
+    fd, path = tempfile.mkstemp(prefix="tandem-", suffix=suffix)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
