@@ -9,7 +9,8 @@ if [ -d /usr/share/gnulib ]; then
     cp -f /usr/share/gnulib/top/maint.mk maint.mk
     cp -f /usr/share/gnulib/top/GNUmakefile GNUmakefile
     cp -f /usr/share/gnulib/build-aux/vc-list-files build-aux/vc-list-files
-    chmod +x build-aux/vc-list-files
+    cp -f /usr/share/gnulib/build-aux/useless-if-before-free build-aux/useless-if-before-free
+    chmod +x build-aux/vc-list-files build-aux/useless-if-before-free
 fi
 # automake's TAP driver for the test scripts
 for f in /usr/share/automake-*/tap-driver.sh; do

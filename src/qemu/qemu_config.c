@@ -72,20 +72,6 @@ qemuConfEntryFree(qemuConfEntry *entry)
     g_free(entry);
 }
 
-static const char *
-qemuConfValueTypeToString(qemuConfValueType type)
-{
-    switch (type) {
-    case QEMU_CONF_VALUE_INT:
-        return "integer";
-    case QEMU_CONF_VALUE_STRING:
-        return "string";
-    case QEMU_CONF_VALUE_LIST:
-        return "list";
-    }
-    return "?";
-}
-
 /* ---------------------------------------------------------------------- */
 /* The parser                                                             */
 /*                                                                        */
@@ -597,9 +583,8 @@ qemuConfigCheckEntry(const char *name,
 
     case QEMU_CONFIG_KEY_STRING:
         if (value->type != QEMU_CONF_VALUE_STRING) {
-            qemuConfigValueError(name, key->name,
-                                 _("expected a quoted string, not a %s"),
-                                 qemuConfValueTypeToString(value->type));
+            qemuConfigValueError(name, key->name, "%s",
+                                 _("expected a quoted string"));
             return -1;
         }
         if (!*value->str) {
