@@ -148,6 +148,9 @@ qemuStateInitialize(bool privileged,
 
     if (qemuDriverPathsInit(&driver->paths, privileged, root) < 0)
         goto error;
+    VIR_DEBUG("privileged=%d root=%s config=%s state=%s cache=%s",
+              privileged, NULLSTR(root), driver->paths.configDir,
+              driver->paths.stateDir, driver->paths.cacheDir);
 
     driver->config = qemuConfigNew(privileged);
     if (qemuConfigLoadFile(driver->config, driver->paths.configFile, true) < 0)

@@ -166,9 +166,11 @@ def test_version_mismatch():
 
 
 def test_two_daemons():
-    a = Daemon("hostA").start()
-    b = Daemon("hostB").start()
+    a = Daemon("hostA")
+    b = Daemon("hostB")
     try:
+        a.start()
+        b.start()
         path = write_tmp(domain_xml("only-on-a"))
         t.ok(a.virsh("define", path).rc == 0, "two daemons: define on A")
         os.unlink(path)

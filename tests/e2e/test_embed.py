@@ -197,6 +197,16 @@ def test_bad_input():
          "domxml-to-native: clear placeholder error", r)
 
 
+def test_logging():
+    env = dict(e.env, LIBVIRT_LOG_FILTERS="1:qemu", LIBVIRT_LOG_OUTPUTS="1:stderr")
+    path = write_tmp(domain_xml("log1"))
+    r = e.virsh("define", path, env=env)
+    os.unlink(path)
+    t.ok(r.rc == 0 and "debug : qemuStateInitialize" in r.err,
+         "LIBVIRT_LOG_FILTERS=1:qemu shows Tandem's debug output", r)
+    t.contains(r.err, "info : qemuDomainDefineXMLFlags", "and its info messages")
+
+
 def test_version_mismatch():
     env = dict(e.env, TANDEM_TEST_RUNNING_LIBVIRT_VERSION="8.0.0")
     r = e.virsh("list", "--all", env=env)
@@ -290,6 +300,7 @@ for name, fn in [("host info", test_host_info),
                  ("undefine", test_undefine),
                  ("persistence and corrupt files", test_persistence_and_corrupt_file),
                  ("bad input", test_bad_input),
+                 ("logging", test_logging),
                  ("version mismatch", test_version_mismatch),
                  ("python embedded", test_python_embedded),
                  ("root lock", test_root_lock)]:
