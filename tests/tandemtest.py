@@ -23,6 +23,18 @@ SRCDIR = os.environ.get("abs_top_srcdir", os.path.dirname(os.path.dirname(os.pat
 DRIVER_DIR = os.environ.get("TANDEM_DRIVER_DIR", os.path.join(BUILDDIR, "driver-dir"))
 STOCK_DRIVER_DIR = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver"
 VIRSH_TIMEOUT = 60
+QEMU_BINARY = os.environ.get("QEMU_BINARY", "/usr/bin/qemu-system-x86_64")
+
+
+def qemu_version():
+    """The installed QEMU's version as (text, libvirt number), e.g.
+    ("7.2.22", 7002022)."""
+    import re
+    out = subprocess.run([QEMU_BINARY, "--version"], capture_output=True,
+                         text=True).stdout
+    m = re.search(r"version (\d+)\.(\d+)\.(\d+)", out)
+    major, minor, micro = (int(x) for x in m.groups())
+    return "%d.%d.%d" % (major, minor, micro), major * 1000000 + minor * 1000 + micro
 
 
 class TAP:

@@ -8,7 +8,7 @@ import json
 import os
 import textwrap
 
-from tandemtest import TAP, Daemon, domain_xml, write_tmp, run
+from tandemtest import qemu_version, TAP, Daemon, domain_xml, write_tmp, run
 
 t = TAP()
 
@@ -25,7 +25,7 @@ def test_basics(d):
     r = d.virsh("uri")
     t.eq(r.out.strip(), d.uri, "virsh connects to the daemon")
     r = d.virsh("version")
-    t.contains(r.out, "Running hypervisor: QEMU 7.2.0", "version through the daemon")
+    t.contains(r.out, "Running hypervisor: QEMU %s" % qemu_version()[0], "version through the daemon")
     r = d.virsh("capabilities")
     t.ok(r.rc == 0 and ("<uuid>%s</uuid>" % d.host_uuid) in r.out,
          "capabilities carry the daemon's host_uuid", r)
@@ -142,7 +142,7 @@ def test_python(d):
     t.eq(out["title"], "py title", "python: setMetadata/metadata")
     t.ok("pyd1" in out["list"], "python: listAllDomains(INACTIVE)")
     t.eq(out["type"], "QEMU", "python: getType")
-    t.eq(out["hv_version"], 7002000, "python: getVersion is QEMU's")
+    t.eq(out["hv_version"], qemu_version()[1], "python: getVersion is QEMU's")
     t.eq(out["ro_error"], libvirt.VIR_ERR_OPERATION_DENIED, "python: read-only define denied")
     t.eq(out["events"],
          [["pyd1", libvirt.VIR_DOMAIN_EVENT_DEFINED, libvirt.VIR_DOMAIN_EVENT_DEFINED_ADDED],
@@ -161,6 +161,21 @@ def test_version_mismatch():
         t.ok(not started, "libvirtd does not come up with a module built for another libvirt")
         t.contains(d.log_tail(200), "built for libvirt 9.0.0 but is loaded into libvirt 1.2.3; refusing to register",
                    "daemon log: the module refuses another libvirt version, naming both")
+    finally:
+        d.cleanup()
+
+
+def test_bad_qemu_conf():
+    d = Daemon("badconf", qemu_conf="max_queued = \"lots\"\n")
+    try:
+        try:
+            d.start(timeout=30)
+            started = True
+        except RuntimeError:
+            started = False
+        t.ok(not started, "libvirtd refuses to run with a bad qemu.conf")
+        t.contains(d.log_tail(200), "/etc/libvirt/qemu.conf: invalid value for 'max_queued'",
+                   "daemon log names qemu.conf and the key")
     finally:
         d.cleanup()
 
@@ -198,5 +213,6 @@ except Exception as ex:
 finally:
     d.cleanup()
 t.run("version mismatch", test_version_mismatch)
+t.run("bad qemu.conf", test_bad_qemu_conf)
 t.run("two daemons", test_two_daemons)
 t.done()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from tandemtest import TAP, Embedded, domain_xml, write_tmp, run
+from tandemtest import qemu_version, TAP, Embedded, domain_xml, write_tmp, run
 
 t = TAP()
 e = Embedded("embed")
@@ -26,7 +26,7 @@ def test_host_info():
     r = e.virsh("uri")
     t.eq(r.out.strip(), e.uri, "virsh uri names the embedded root")
     r = e.virsh("version")
-    t.contains(r.out, "Running hypervisor: QEMU 7.2.0", "virsh version reports the probed QEMU")
+    t.contains(r.out, "Running hypervisor: QEMU %s" % qemu_version()[0], "virsh version reports the probed QEMU")
     r = e.virsh("capabilities")
     t.ok(r.rc == 0 and "<os_type>hvm</os_type>" in r.out and "<arch name='x86_64'>" in r.out,
          "capabilities list an x86_64 hvm guest", r)
@@ -207,6 +207,32 @@ def test_logging():
     t.contains(r.err, "info : qemuDomainDefineXMLFlags", "and its info messages")
 
 
+def test_qemu_conf():
+    conf = Embedded("qemuconf")
+    path = os.path.join(conf.root, "etc", "qemu.conf")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        f.write("job_wait_timeout = -5\n")
+    r = conf.virsh("list", "--all")
+    t.ok(r.rc != 0 and "%s: invalid value for 'job_wait_timeout': expected a positive integer" % path in r.err,
+         "qemu.conf: a bad value fails the driver, naming the file and the key", r)
+    with open(path, "w") as f:
+        f.write("# Debian's own keys\nsecurity_driver = \"none\"\njob_wait_timeout = 5\n")
+    env = dict(conf.env, LIBVIRT_LOG_OUTPUTS="3:stderr")
+    r = conf.virsh("list", "--all", env=env)
+    t.ok(r.rc == 0 and "unknown setting 'security_driver' ignored" in r.err,
+         "qemu.conf: an unknown key is a warning, not an error", r)
+    with open(path, "w") as f:
+        f.write("migration_port_min = 50000\nmigration_port_max = 40000\n")
+    r = conf.virsh("list", "--all")
+    t.ok(r.rc != 0 and "migration_port" in r.err, "qemu.conf: port range checked", r)
+    with open(path, "w") as f:
+        f.write("vnc_listen = [ \"unterminated\"\n")
+    r = conf.virsh("list", "--all")
+    t.ok(r.rc != 0 and "%s:1" % path in r.err, "qemu.conf: a syntax error names the line", r)
+    conf.cleanup()
+
+
 def test_version_mismatch():
     env = dict(e.env, TANDEM_TEST_RUNNING_LIBVIRT_VERSION="8.0.0")
     r = e.virsh("list", "--all", env=env)
@@ -301,6 +327,7 @@ for name, fn in [("host info", test_host_info),
                  ("persistence and corrupt files", test_persistence_and_corrupt_file),
                  ("bad input", test_bad_input),
                  ("logging", test_logging),
+                 ("qemu.conf", test_qemu_conf),
                  ("version mismatch", test_version_mismatch),
                  ("python embedded", test_python_embedded),
                  ("root lock", test_root_lock)]:
