@@ -38,13 +38,15 @@
 #include "virfile.h"
 #include "virlog.h"
 #include "virthread.h"
+#include "virutil.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
 
 VIR_LOG_INIT("qemu.qemu_capabilities");
 
-/* Whole probe, from exec to the last reply. */
+/* Whole probe, from exec to the last reply (qemuCapsSetProbeTimeout). */
 #define QEMU_CAPS_PROBE_TIMEOUT_MS (30 * 1000)
+static int qemuCapsProbeTimeoutMs = QEMU_CAPS_PROBE_TIMEOUT_MS;  /* atomic */
 /* Waiting for QEMU to go away after "quit" (then it is killed). */
 #define QEMU_CAPS_QUIT_TIMEOUT_MS (3 * 1000)
 /* Bump when the set of probed commands or the file layout changes. */
@@ -267,7 +269,7 @@ qemuCapsProbeReadMessage(qemuCapsProbeConn *conn,
             const char *idpath[] = { "id", NULL };
             yajl_val idval = yajl_tree_get(root, idpath, yajl_t_string);
 
-            wanted = idval && STREQ(YAJL_GET_STRING(idval), id);
+            wanted = idval && STREQ_NULLABLE(YAJL_GET_STRING(idval), id);
         } else {
             const char *qmppath[] = { "QMP", NULL };
 
@@ -361,8 +363,8 @@ qemuCapsProbeReportFailure(qemuCapsProbeConn *conn,
 
     if (rc == QEMU_CAPS_READ_TIMEOUT) {
         virReportError(VIR_ERR_OPERATION_TIMEOUT,
-                       _("QEMU binary '%s' did not answer '%s' within %d seconds"),
-                       conn->binary, what, QEMU_CAPS_PROBE_TIMEOUT_MS / 1000);
+                       _("QEMU binary '%s' did not answer '%s' within %d ms"),
+                       conn->binary, what, g_atomic_int_get(&qemuCapsProbeTimeoutMs));
         return;
     }
 
@@ -384,6 +386,13 @@ qemuCapsProbeReportFailure(qemuCapsProbeConn *conn,
                        _("QEMU binary '%s' closed its monitor while probing its capabilities (at '%s'): %s"),
                        conn->binary, what, *tail ? tail : _("no output"));
     }
+}
+
+void
+qemuCapsSetProbeTimeout(unsigned int ms)
+{
+    g_atomic_int_set(&qemuCapsProbeTimeoutMs,
+                     ms ? MIN(ms, G_MAXINT / 1000) : QEMU_CAPS_PROBE_TIMEOUT_MS);
 }
 
 static int
@@ -458,7 +467,7 @@ qemuCapsProbeReplies(const char *binary, const char *tmpDir)
                              _("cannot create a socket pair for the QEMU monitor"));
         goto cleanup;
     }
-    if (g_unix_set_fd_nonblocking(pair[0], TRUE, NULL) == FALSE) {
+    if (virSetNonBlock(pair[0]) < 0) {
         virReportSystemError(errno, "%s",
                              _("cannot make the QEMU monitor socket non-blocking"));
         goto cleanup;
@@ -481,11 +490,12 @@ qemuCapsProbeReplies(const char *binary, const char *tmpDir)
     virCommandAddEnvPassCommon(cmd);
     virCommandSetWorkingDirectory(cmd, dir);
     virCommandClearCaps(cmd);
+    virCommandRawStatus(cmd);   /* we want to tell exits from signals */
 
     conn.fd = pair[0];
     conn.buf = g_string_new(NULL);
     conn.deadline = g_get_monotonic_time() +
-        (gint64)QEMU_CAPS_PROBE_TIMEOUT_MS * 1000;
+        (gint64)g_atomic_int_get(&qemuCapsProbeTimeoutMs) * 1000;
 
     VIR_DEBUG("probing QEMU binary '%s' in '%s'", binary, dir);
     if (virCommandRunAsync(cmd, &pid) < 0)
@@ -1120,6 +1130,7 @@ qemuCapsCacheLoad(const char *path, const qemuCapsCacheKey *key)
 
     if (!(root = yajl_tree_parse(data, errbuf, sizeof(errbuf))) ||
         !YAJL_IS_OBJECT(root)) {
+        g_strdelimit(errbuf, "\r\n", ' ');
         VIR_WARN("ignoring corrupt capabilities cache '%s': %s", path,
                  *errbuf ? errbuf : "not a JSON object");
         goto cleanup;
@@ -1173,3 +1184,522 @@ qemuCapsCacheLoad(const char *path, const qemuCapsCacheKey *key)
     return ret;
 }
 
+
+/* In-memory cache: "cacheDir\nbinary" -> entry. */
+typedef struct _qemuCapsCacheEntry qemuCapsCacheEntry;
+struct _qemuCapsCacheEntry {
+    qemuCaps *caps;     /* a reference; mtime and size are the key */
+    char *host;
+};
+
+static virMutex qemuCapsCacheLock = VIR_MUTEX_INITIALIZER;
+static GHashTable *qemuCapsCacheTable;   /* protected by qemuCapsCacheLock */
+
+static void
+qemuCapsCacheEntryFree(gpointer opaque)
+{
+    qemuCapsCacheEntry *entry = opaque;
+
+    virObjectUnref(entry->caps);
+    g_free(entry->host);
+    g_free(entry);
+}
+
+void
+qemuCapsCacheFlush(void)
+{
+    virMutexLock(&qemuCapsCacheLock);
+    g_clear_pointer(&qemuCapsCacheTable, g_hash_table_unref);
+    virMutexUnlock(&qemuCapsCacheLock);
+}
+
+qemuCaps *
+qemuCapsCacheLookup(const char *cacheDir, const char *binary,
+                    const char *tmpDir)
+{
+    g_autofree char *memkey = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GHashTable) replies = NULL;
+    qemuCapsCacheKey key = { .binary = binary };
+    qemuCapsCacheEntry *entry;
+    qemuCaps *caps = NULL;
+
+    if (qemuCapsProbeCheckBinary(binary) < 0 ||
+        qemuCapsStatBinary(binary, &key.mtime, &key.size) < 0)
+        return NULL;
+    host = qemuCapsCacheHostKey();
+    key.host = host;
+    memkey = g_strdup_printf("%s\n%s", cacheDir, binary);
+
+    virMutexLock(&qemuCapsCacheLock);
+    if (qemuCapsCacheTable &&
+        (entry = g_hash_table_lookup(qemuCapsCacheTable, memkey)) &&
+        entry->caps->mtime == key.mtime &&
+        entry->caps->size == key.size &&
+        STREQ(entry->host, host))
+        caps = virObjectRef(entry->caps);
+    virMutexUnlock(&qemuCapsCacheLock);
+    if (caps)
+        return caps;
+
+    /* Not under the lock: a probe takes a while, and two threads probing
+     * the same binary at once only cost one extra probe. */
+    path = qemuCapsCacheFile(cacheDir, binary);
+    if ((replies = qemuCapsCacheLoad(path, &key))) {
+        if (!(caps = qemuCapsNewFromReplies(binary, replies))) {
+            VIR_WARN("ignoring unusable capabilities cache '%s': %s",
+                     path, virGetLastErrorMessage());
+            virResetLastError();
+        } else {
+            VIR_DEBUG("capabilities of '%s' loaded from '%s'", binary, path);
+        }
+        g_clear_pointer(&replies, g_hash_table_unref);
+    }
+
+    if (!caps) {
+        if (!(replies = qemuCapsProbeReplies(binary, tmpDir)))
+            return NULL;
+        if (!(caps = qemuCapsNewFromReplies(binary, replies)))
+            return NULL;
+        qemuCapsCacheSave(path, &key, replies);
+    }
+    caps->mtime = key.mtime;
+    caps->size = key.size;
+
+    entry = g_new0(qemuCapsCacheEntry, 1);
+    entry->caps = virObjectRef(caps);
+    entry->host = g_steal_pointer(&host);
+    virMutexLock(&qemuCapsCacheLock);
+    if (!qemuCapsCacheTable)
+        qemuCapsCacheTable = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                   g_free, qemuCapsCacheEntryFree);
+    g_hash_table_insert(qemuCapsCacheTable, g_steal_pointer(&memkey), entry);
+    virMutexUnlock(&qemuCapsCacheLock);
+
+    return caps;
+}
+
+
+/* ------------------------------------------------------------------------
+ * Queries
+ * ------------------------------------------------------------------------ */
+
+bool
+qemuCapsHasDevice(qemuCaps *caps, const char *type)
+{
+    return caps->devices && g_strv_contains((const char *const *)caps->devices, type);
+}
+
+bool
+qemuCapsHasCommand(qemuCaps *caps, const char *name)
+{
+    return caps->commands && g_strv_contains((const char *const *)caps->commands, name);
+}
+
+bool
+qemuCapsHasCPUModel(qemuCaps *caps, const char *name)
+{
+    return caps->cpuModels && g_strv_contains((const char *const *)caps->cpuModels, name);
+}
+
+const char *
+qemuCapsGetDefaultMachine(qemuCaps *caps)
+{
+    size_t i;
+
+    for (i = 0; i < caps->nmachines; i++) {
+        if (caps->machines[i].isDefault)
+            return caps->machines[i].name;
+    }
+    return caps->nmachines ? caps->machines[0].name : NULL;
+}
+
+static qemuCapsMachine *
+qemuCapsFindMachine(qemuCaps *caps, const char *name)
+{
+    size_t i;
+
+    if (!name)
+        return NULL;
+    for (i = 0; i < caps->nmachines; i++) {
+        if (STREQ(caps->machines[i].name, name))
+            return &caps->machines[i];
+    }
+    for (i = 0; i < caps->nmachines; i++) {
+        if (STREQ_NULLABLE(caps->machines[i].alias, name))
+            return &caps->machines[i];
+    }
+    return NULL;
+}
+
+const char *
+qemuCapsGetCanonicalMachine(qemuCaps *caps, const char *name)
+{
+    qemuCapsMachine *machine = qemuCapsFindMachine(caps, name);
+
+    return machine ? machine->name : NULL;
+}
+
+
+/* ------------------------------------------------------------------------
+ * <capabilities>: the guests of this binary
+ * ------------------------------------------------------------------------ */
+
+static void
+qemuCapsAddGuest(qemuCaps *qcaps, virCaps *caps, virArch arch)
+{
+    virCapsGuestMachine **machines = g_new0(virCapsGuestMachine *, qcaps->nmachines * 2);
+    virCapsGuest *guest;
+    size_t n = 0;
+    size_t i;
+
+    for (i = 0; i < qcaps->nmachines; i++) {
+        qemuCapsMachine *m = &qcaps->machines[i];
+        virCapsGuestMachine *gm = g_new0(virCapsGuestMachine, 1);
+
+        gm->name = g_strdup(m->name);
+        gm->maxCpus = m->maxCpus;
+        gm->deprecated = m->deprecated;
+        machines[n++] = gm;
+
+        if (m->alias) {
+            gm = g_new0(virCapsGuestMachine, 1);
+            gm->name = g_strdup(m->alias);
+            gm->canonical = g_strdup(m->name);
+            gm->maxCpus = m->maxCpus;
+            gm->deprecated = m->deprecated;
+            machines[n++] = gm;
+        }
+    }
+
+    /* takes ownership of the machines */
+    guest = virCapabilitiesAddGuest(caps, VIR_DOMAIN_OSTYPE_HVM, arch,
+                                    qcaps->binary, NULL, n, machines);
+    if (n == 0)
+        g_free(machines);
+
+    virCapabilitiesAddGuestDomain(guest, VIR_DOMAIN_VIRT_QEMU, NULL, NULL, 0, NULL);
+    if (qcaps->kvmAvailable)
+        virCapabilitiesAddGuestDomain(guest, VIR_DOMAIN_VIRT_KVM, NULL, NULL, 0, NULL);
+
+    if (arch == VIR_ARCH_I686) {
+        virCapabilitiesAddGuestFeature(guest, VIR_CAPS_GUEST_FEATURE_TYPE_PAE);
+        virCapabilitiesAddGuestFeature(guest, VIR_CAPS_GUEST_FEATURE_TYPE_NONPAE);
+    }
+    if (ARCH_IS_X86(arch)) {
+        virCapabilitiesAddGuestFeatureWithToggle(guest, VIR_CAPS_GUEST_FEATURE_TYPE_ACPI,
+                                                 true, true);
+        virCapabilitiesAddGuestFeatureWithToggle(guest, VIR_CAPS_GUEST_FEATURE_TYPE_APIC,
+                                                 true, false);
+    }
+    virCapabilitiesAddGuestFeature(guest, VIR_CAPS_GUEST_FEATURE_TYPE_CPUSELECTION);
+    virCapabilitiesAddGuestFeature(guest, VIR_CAPS_GUEST_FEATURE_TYPE_DEVICEBOOT);
+    virCapabilitiesAddGuestFeatureWithToggle(guest, VIR_CAPS_GUEST_FEATURE_TYPE_DISKSNAPSHOT,
+                                             true, false);
+}
+
+int
+qemuCapsInitGuest(qemuCaps *qcaps, virCaps *caps)
+{
+    /* qemu-system-x86_64 runs 32-bit guests as well, as libvirt shows */
+    if (qcaps->arch == VIR_ARCH_X86_64)
+        qemuCapsAddGuest(qcaps, caps, VIR_ARCH_I686);
+    qemuCapsAddGuest(qcaps, caps, qcaps->arch);
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------------
+ * <domainCapabilities>
+ * ------------------------------------------------------------------------ */
+
+typedef enum {
+    QEMU_CAPS_MACHINE_OTHER,
+    QEMU_CAPS_MACHINE_I440FX,
+    QEMU_CAPS_MACHINE_Q35,
+    QEMU_CAPS_MACHINE_ISAPC,
+    QEMU_CAPS_MACHINE_MICROVM,
+} qemuCapsMachineFamily;
+
+static qemuCapsMachineFamily
+qemuCapsMachineGetFamily(virArch arch, const char *machine)
+{
+    if (!ARCH_IS_X86(arch) || !machine)
+        return QEMU_CAPS_MACHINE_OTHER;
+    if (STREQ(machine, "pc") || STRPREFIX(machine, "pc-i440fx-") ||
+        STRPREFIX(machine, "pc-0.") || STRPREFIX(machine, "pc-1."))
+        return QEMU_CAPS_MACHINE_I440FX;
+    if (STREQ(machine, "q35") || STRPREFIX(machine, "pc-q35-"))
+        return QEMU_CAPS_MACHINE_Q35;
+    if (STREQ(machine, "isapc"))
+        return QEMU_CAPS_MACHINE_ISAPC;
+    if (STREQ(machine, "microvm"))
+        return QEMU_CAPS_MACHINE_MICROVM;
+    return QEMU_CAPS_MACHINE_OTHER;
+}
+
+/* Set values in an enum of <domainCapabilities> and have it reported. */
+#define QEMU_CAPS_ENUM_SET(capsEnum, ...) \
+    do { \
+        (capsEnum).report = true; \
+        VIR_DOMAIN_CAPS_ENUM_SET(capsEnum, __VA_ARGS__); \
+    } while (0)
+
+/* Where UEFI firmware for x86 guests is installed by the usual packages. */
+static const char *const qemuCapsOVMFPaths[] = {
+    "/usr/share/OVMF/OVMF_CODE_4M.fd",
+    "/usr/share/OVMF/OVMF_CODE.fd",
+    "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+};
+
+static void
+qemuCapsFillOS(qemuCaps *qcaps, virDomainCaps *domCaps,
+               qemuCapsMachineFamily family)
+{
+    virDomainCapsOS *os = &domCaps->os;
+    virDomainCapsLoader *loader = &os->loader;
+    g_autoptr(GPtrArray) ovmf = g_ptr_array_new();
+    size_t i;
+
+    os->supported = VIR_TRISTATE_BOOL_YES;
+    os->firmware.report = true;
+    loader->supported = VIR_TRISTATE_BOOL_YES;
+    QEMU_CAPS_ENUM_SET(loader->type, VIR_DOMAIN_LOADER_TYPE_ROM);
+    QEMU_CAPS_ENUM_SET(loader->readonly,
+                             VIR_TRISTATE_BOOL_YES, VIR_TRISTATE_BOOL_NO);
+    QEMU_CAPS_ENUM_SET(loader->secure, VIR_TRISTATE_BOOL_NO);
+
+    if (!ARCH_IS_X86(qcaps->arch))
+        return;
+    if (family == QEMU_CAPS_MACHINE_I440FX || family == QEMU_CAPS_MACHINE_Q35 ||
+        family == QEMU_CAPS_MACHINE_ISAPC)
+        QEMU_CAPS_ENUM_SET(os->firmware, VIR_DOMAIN_OS_DEF_FIRMWARE_BIOS);
+
+    if (family != QEMU_CAPS_MACHINE_I440FX && family != QEMU_CAPS_MACHINE_Q35)
+        return;
+    /* any firmware image the user brings */
+    QEMU_CAPS_ENUM_SET(loader->type, VIR_DOMAIN_LOADER_TYPE_PFLASH);
+    for (i = 0; i < G_N_ELEMENTS(qemuCapsOVMFPaths); i++) {
+        if (virFileExists(qemuCapsOVMFPaths[i]))
+            g_ptr_array_add(ovmf, (gpointer)qemuCapsOVMFPaths[i]);
+    }
+    if (ovmf->len == 0)
+        return;
+
+    QEMU_CAPS_ENUM_SET(os->firmware, VIR_DOMAIN_OS_DEF_FIRMWARE_EFI);
+    loader->values.values = g_new0(char *, ovmf->len);
+    for (i = 0; i < ovmf->len; i++)
+        loader->values.values[loader->values.nvalues++] = g_strdup(ovmf->pdata[i]);
+}
+
+/* "Westmere-v2" style names are versions of the plain model names. */
+static bool
+qemuCapsCPUModelIsVersioned(const char *name)
+{
+    const char *v = strrchr(name, '-');
+
+    if (!v || v[1] != 'v' || !g_ascii_isdigit(v[2]))
+        return false;
+    for (v += 2; *v; v++) {
+        if (!g_ascii_isdigit(*v))
+            return false;
+    }
+    return true;
+}
+
+static void
+qemuCapsFillCPU(qemuCaps *qcaps, virDomainCaps *domCaps,
+                virDomainVirtType virttype)
+{
+    virDomainCapsCPU *cpu = &domCaps->cpu;
+    /* usability was probed with kvm when it was available, tcg otherwise */
+    bool usableKnown = (virttype == VIR_DOMAIN_VIRT_KVM) == qcaps->kvmAvailable;
+    size_t i;
+
+    if (virttype == VIR_DOMAIN_VIRT_KVM && qcaps->kvmAvailable) {
+        cpu->hostPassthrough = true;
+        QEMU_CAPS_ENUM_SET(cpu->hostPassthroughMigratable,
+                                 VIR_TRISTATE_SWITCH_ON, VIR_TRISTATE_SWITCH_OFF);
+    }
+    if (qemuCapsHasCPUModel(qcaps, "max")) {
+        cpu->maximum = true;
+        QEMU_CAPS_ENUM_SET(cpu->maximumMigratable,
+                                 VIR_TRISTATE_SWITCH_ON, VIR_TRISTATE_SWITCH_OFF);
+    }
+
+    cpu->custom = virDomainCapsCPUModelsNew(qcaps->ncpuModelInfo);
+    for (i = 0; i < qcaps->ncpuModelInfo; i++) {
+        qemuCapsCPUModel *model = &qcaps->cpuModelInfo[i];
+
+        if (STREQ(model->name, "host") || STREQ(model->name, "max") ||
+            STREQ(model->name, "base") || qemuCapsCPUModelIsVersioned(model->name))
+            continue;
+        virDomainCapsCPUModelsAdd(cpu->custom, model->name,
+                                  usableKnown ? model->usable : VIR_DOMCAPS_CPU_USABLE_UNKNOWN,
+                                  NULL, model->deprecated, NULL);
+    }
+}
+
+static void
+qemuCapsFillDisk(qemuCaps *qcaps, virDomainCaps *domCaps,
+                 qemuCapsMachineFamily family)
+{
+    virDomainCapsDeviceDisk *disk = &domCaps->disk;
+    bool pc = family == QEMU_CAPS_MACHINE_I440FX || family == QEMU_CAPS_MACHINE_Q35;
+    bool mmio = family == QEMU_CAPS_MACHINE_MICROVM;
+
+    disk->supported = VIR_TRISTATE_BOOL_YES;
+    QEMU_CAPS_ENUM_SET(disk->diskDevice,
+                             VIR_DOMAIN_DISK_DEVICE_DISK,
+                             VIR_DOMAIN_DISK_DEVICE_CDROM);
+    if ((pc || family == QEMU_CAPS_MACHINE_ISAPC) &&
+        qemuCapsHasDevice(qcaps, "floppy")) {
+        QEMU_CAPS_ENUM_SET(disk->diskDevice, VIR_DOMAIN_DISK_DEVICE_FLOPPY);
+    }
+
+    disk->bus.report = true;
+    if (family == QEMU_CAPS_MACHINE_I440FX || family == QEMU_CAPS_MACHINE_ISAPC)
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_IDE);
+    if ((pc || family == QEMU_CAPS_MACHINE_ISAPC) && qemuCapsHasDevice(qcaps, "floppy"))
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_FDC);
+    if ((!mmio && (qemuCapsHasDevice(qcaps, "virtio-scsi-pci") ||
+                   qemuCapsHasDevice(qcaps, "lsi53c895a"))) ||
+        (mmio && qemuCapsHasDevice(qcaps, "virtio-scsi-device")))
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_SCSI);
+    if ((!mmio && qemuCapsHasDevice(qcaps, "virtio-blk-pci")) ||
+        (mmio && qemuCapsHasDevice(qcaps, "virtio-blk-device")))
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_VIRTIO);
+    if (!mmio && qemuCapsHasDevice(qcaps, "usb-storage"))
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_USB);
+    if (family == QEMU_CAPS_MACHINE_Q35 ||
+        (pc && qemuCapsHasDevice(qcaps, "ich9-ahci")))
+        QEMU_CAPS_ENUM_SET(disk->bus, VIR_DOMAIN_DISK_BUS_SATA);
+
+    disk->model.report = true;
+    if (!mmio && qemuCapsHasDevice(qcaps, "virtio-blk-pci")) {
+        QEMU_CAPS_ENUM_SET(disk->model, VIR_DOMAIN_DISK_MODEL_VIRTIO);
+        if (qemuCapsHasDevice(qcaps, "virtio-blk-pci-transitional"))
+            QEMU_CAPS_ENUM_SET(disk->model, VIR_DOMAIN_DISK_MODEL_VIRTIO_TRANSITIONAL);
+        if (qemuCapsHasDevice(qcaps, "virtio-blk-pci-non-transitional"))
+            QEMU_CAPS_ENUM_SET(disk->model, VIR_DOMAIN_DISK_MODEL_VIRTIO_NON_TRANSITIONAL);
+    }
+}
+
+static void
+qemuCapsFillDevices(qemuCaps *qcaps, virDomainCaps *domCaps,
+                    qemuCapsMachineFamily family)
+{
+    bool mmio = family == QEMU_CAPS_MACHINE_MICROVM;
+
+    qemuCapsFillDisk(qcaps, domCaps, family);
+
+    domCaps->graphics.supported = VIR_TRISTATE_BOOL_YES;
+    domCaps->graphics.type.report = true;
+    if (qemuCapsHasCommand(qcaps, "query-vnc"))
+        QEMU_CAPS_ENUM_SET(domCaps->graphics.type, VIR_DOMAIN_GRAPHICS_TYPE_VNC);
+    if (qemuCapsHasCommand(qcaps, "query-spice"))
+        QEMU_CAPS_ENUM_SET(domCaps->graphics.type, VIR_DOMAIN_GRAPHICS_TYPE_SPICE);
+    if (!domCaps->graphics.type.values)
+        domCaps->graphics.supported = VIR_TRISTATE_BOOL_NO;
+
+    domCaps->video.supported = VIR_TRISTATE_BOOL_YES;
+    domCaps->video.modelType.report = true;
+    if (qemuCapsHasDevice(qcaps, "VGA"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_VGA);
+    if (qemuCapsHasDevice(qcaps, "cirrus-vga"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_CIRRUS);
+    if (qemuCapsHasDevice(qcaps, "vmware-svga"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_VMVGA);
+    if (qemuCapsHasDevice(qcaps, "qxl-vga"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_QXL);
+    if (qemuCapsHasDevice(qcaps, "virtio-vga") ||
+        qemuCapsHasDevice(qcaps, "virtio-gpu-pci") ||
+        qemuCapsHasDevice(qcaps, "virtio-gpu-device"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_VIRTIO);
+    QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_NONE);
+    if (qemuCapsHasDevice(qcaps, "bochs-display"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_BOCHS);
+    if (qemuCapsHasDevice(qcaps, "ramfb"))
+        QEMU_CAPS_ENUM_SET(domCaps->video.modelType, VIR_DOMAIN_VIDEO_TYPE_RAMFB);
+
+    /* no host device assignment in Tandem */
+    domCaps->hostdev.supported = VIR_TRISTATE_BOOL_NO;
+
+    domCaps->rng.supported = VIR_TRISTATE_BOOL_NO;
+    if ((!mmio && qemuCapsHasDevice(qcaps, "virtio-rng-pci")) ||
+        (mmio && qemuCapsHasDevice(qcaps, "virtio-rng-device"))) {
+        domCaps->rng.supported = VIR_TRISTATE_BOOL_YES;
+        QEMU_CAPS_ENUM_SET(domCaps->rng.model, VIR_DOMAIN_RNG_MODEL_VIRTIO);
+        if (!mmio && qemuCapsHasDevice(qcaps, "virtio-rng-pci-transitional"))
+            QEMU_CAPS_ENUM_SET(domCaps->rng.model, VIR_DOMAIN_RNG_MODEL_VIRTIO_TRANSITIONAL);
+        if (!mmio && qemuCapsHasDevice(qcaps, "virtio-rng-pci-non-transitional"))
+            QEMU_CAPS_ENUM_SET(domCaps->rng.model, VIR_DOMAIN_RNG_MODEL_VIRTIO_NON_TRANSITIONAL);
+        QEMU_CAPS_ENUM_SET(domCaps->rng.backendModel,
+                                 VIR_DOMAIN_RNG_BACKEND_RANDOM,
+                                 VIR_DOMAIN_RNG_BACKEND_EGD,
+                                 VIR_DOMAIN_RNG_BACKEND_BUILTIN);
+    }
+
+    domCaps->filesystem.supported = VIR_TRISTATE_BOOL_NO;
+    domCaps->tpm.supported = VIR_TRISTATE_BOOL_NO;
+    domCaps->redirdev.supported = VIR_TRISTATE_BOOL_NO;
+
+    domCaps->channel.supported = VIR_TRISTATE_BOOL_YES;
+    QEMU_CAPS_ENUM_SET(domCaps->channel.type,
+                             VIR_DOMAIN_CHR_TYPE_PTY, VIR_DOMAIN_CHR_TYPE_UNIX);
+}
+
+virDomainCaps *
+qemuCapsGetDomainCaps(qemuCaps *qcaps, const char *machine,
+                      virDomainVirtType virttype)
+{
+    g_autoptr(virDomainCaps) domCaps = NULL;
+    qemuCapsMachine *m;
+    qemuCapsMachineFamily family;
+    virTristateBool yesno;
+
+    if (!machine)
+        machine = qemuCapsGetDefaultMachine(qcaps);
+    if (!(m = qemuCapsFindMachine(qcaps, machine))) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("the machine '%s' is not supported by emulator '%s'"),
+                       NULLSTR(machine), qcaps->binary);
+        return NULL;
+    }
+    if (virttype == VIR_DOMAIN_VIRT_KVM && !qcaps->kvmAvailable) {
+        virReportError(VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                       _("KVM is not available on this host"));
+        return NULL;
+    }
+    family = qemuCapsMachineGetFamily(qcaps->arch, m->name);
+
+    if (!(domCaps = virDomainCapsNew(qcaps->binary, m->name, qcaps->arch, virttype)))
+        return NULL;
+
+    domCaps->maxvcpus = m->maxCpus;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_IOTHREADS] = VIR_TRISTATE_BOOL_YES;
+
+    qemuCapsFillOS(qcaps, domCaps, family);
+    qemuCapsFillCPU(qcaps, domCaps, virttype);
+
+    domCaps->memoryBacking.supported = VIR_TRISTATE_BOOL_YES;
+    QEMU_CAPS_ENUM_SET(domCaps->memoryBacking.sourceType,
+                             VIR_DOMAIN_MEMORY_SOURCE_FILE,
+                             VIR_DOMAIN_MEMORY_SOURCE_ANONYMOUS,
+                             VIR_DOMAIN_MEMORY_SOURCE_MEMFD);
+
+    qemuCapsFillDevices(qcaps, domCaps, family);
+
+    if (ARCH_IS_X86(qcaps->arch))
+        domCaps->gic.supported = VIR_TRISTATE_BOOL_NO;
+    yesno = qemuCapsHasDevice(qcaps, "vmcoreinfo") ? VIR_TRISTATE_BOOL_YES : VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_VMCOREINFO] = yesno;
+    yesno = qemuCapsHasDevice(qcaps, "vmgenid") ? VIR_TRISTATE_BOOL_YES : VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_GENID] = yesno;
+    /* driver features Tandem does not offer (yet) */
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_BACKING_STORE_INPUT] = VIR_TRISTATE_BOOL_NO;
+    domCaps->features[VIR_DOMAIN_CAPS_FEATURE_BACKUP] = VIR_TRISTATE_BOOL_NO;
+
+    return g_steal_pointer(&domCaps);
+}

@@ -73,6 +73,9 @@ qemuCaps *qemuCapsNewFromReplies(const char *binary, GHashTable *replies);
 qemuCaps *qemuCapsCacheLookup(const char *cacheDir, const char *binary,
                               const char *tmpDir);
 
+/* How long a probe may take in all, in ms (0: the default, 30 s). */
+void qemuCapsSetProbeTimeout(unsigned int ms);
+
 /* Forget the in-memory cache (the cache files stay). */
 void qemuCapsCacheFlush(void);
 

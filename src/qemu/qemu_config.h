@@ -43,7 +43,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuConfig, qemuConfigFree);
 
 /* Read @path into @cfg.  A missing file is fine when @allowMissing.
  * Unknown keys are logged as warnings; a bad value fails with
- * VIR_ERR_CONF_SYNTAX naming the key and the file.  Returns 0 / -1. */
+ * VIR_ERR_CONF_SYNTAX naming the key and the file.  Returns 0 / -1;
+ * on error @cfg is left as it was (nothing of the file is applied). */
 int qemuConfigLoadFile(qemuConfig *cfg, const char *path, bool allowMissing);
 
 /* Same, from a string (for tests); @name is used in error messages. */

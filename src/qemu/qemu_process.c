@@ -1,0 +1,1254 @@
+/*
+ * qemu_process.c: launching QEMU, watching it, stopping it, and finding
+ * it again after a daemon restart
+ *
+ * QEMU runs daemonized (its parent is init, so it outlives the daemon).
+ * Tandem learns that it exited from a pidfd, which becomes readable when
+ * the process ends whether or not anybody reaped it yet, and from EOF on
+ * the monitor; both hand the work to the event pool, where a thread takes
+ * the destroy job and tears the domain down.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <config.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "qemu_process.h"
+#include "qemu_command.h"
+#include "qemu_monitor.h"
+#include "qemu_monitor_json.h"
+#include "qemu_domainjob.h"
+
+#include "datatypes.h"
+#include "domain_event.h"
+#include "vircommand.h"
+#include "virerror.h"
+#include "virevent.h"
+#include "virfile.h"
+#include "virlog.h"
+#include "virpidfile.h"
+#include "virprocess.h"
+#include "virtime.h"
+#include "virutil.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_process");
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers                                                          */
+/* ---------------------------------------------------------------------- */
+
+static void
+qemuProcessQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
+{
+    if (event)
+        virObjectEventStateQueue(driver->domainEventState, event);
+}
+
+static int
+qemuProcessPidfdOpen(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* State letter of /proc/PID/stat, or 0 when there is no such process. */
+static char
+qemuProcessProcState(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int) pid);
+    g_autofree char *buf = NULL;
+    const char *p;
+
+    if (pid <= 0 || !g_file_get_contents(path, &buf, NULL, NULL))
+        return 0;
+    if (!(p = strrchr(buf, ')')) || p[1] != ' ')
+        return 0;
+    return p[2];
+}
+
+bool
+qemuProcessIsAlive(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    char state;
+
+    if (vm->pid <= 0)
+        return false;
+    if (priv->pidfd >= 0) {
+        struct pollfd pfd = { .fd = priv->pidfd, .events = POLLIN };
+
+        return poll(&pfd, 1, 0) == 0;
+    }
+    state = qemuProcessProcState(vm->pid);
+    return state != 0 && state != 'Z' && state != 'X';
+}
+
+unsigned long long
+qemuProcessGetCPUTime(virDomainObj *vm)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *buf = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *p;
+    long tick = sysconf(_SC_CLK_TCK);
+
+    if (vm->pid <= 0 || tick <= 0)
+        return 0;
+    path = g_strdup_printf("/proc/%d/stat", (int) vm->pid);
+    if (!g_file_get_contents(path, &buf, NULL, NULL) ||
+        !(p = strrchr(buf, ')')))
+        return 0;
+    /* fields after the command: state is [0], utime [11], stime [12] */
+    fields = g_strsplit(p + 2, " ", 16);
+    if (g_strv_length(fields) < 14)
+        return 0;
+    return (g_ascii_strtoull(fields[11], NULL, 10) +
+            g_ascii_strtoull(fields[12], NULL, 10)) * (1000000000ULL / tick);
+}
+
+/* The last lines of QEMU's log, for error messages. */
+static char *
+qemuProcessLogTail(qemuDomainObjPrivate *priv, off_t since)
+{
+    g_autofree char *buf = NULL;
+    g_auto(GStrv) lines = NULL;
+    GString *out;
+    int fd;
+    size_t n;
+    ssize_t got;
+    struct stat sb;
+    size_t i;
+
+    if (!priv->logPath || (fd = open(priv->logPath, O_RDONLY | O_CLOEXEC)) < 0)
+        return NULL;
+    if (fstat(fd, &sb) < 0 || sb.st_size <= since) {
+        VIR_FORCE_CLOSE(fd);
+        return NULL;
+    }
+    n = MIN(sb.st_size - since, 4096);
+    buf = g_new0(char, n + 1);
+    got = pread(fd, buf, n, sb.st_size - n);
+    VIR_FORCE_CLOSE(fd);
+    if (got <= 0)
+        return NULL;
+    buf[got] = '\0';
+
+    lines = g_strsplit(buf, "\n", -1);
+    out = g_string_new(NULL);
+    n = g_strv_length(lines);
+    for (i = n > 6 ? n - 6 : 0; i < n; i++) {
+        g_strstrip(lines[i]);
+        if (!*lines[i])
+            continue;
+        if (out->len)
+            g_string_append(out, " ");
+        g_string_append(out, lines[i]);
+    }
+    if (!out->len) {
+        g_string_free(out, TRUE);
+        return NULL;
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* Replaces the pending error with one naming QEMU's own complaint. */
+static void
+qemuProcessReportStartError(virDomainObj *vm, off_t logStart)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autofree char *tail = qemuProcessLogTail(priv, logStart);
+    g_autofree char *cause = g_strdup(virGetLastErrorMessage());
+
+    if (!tail)
+        return;
+    virReportError(VIR_ERR_OPERATION_FAILED,
+                   _("QEMU of domain '%s' failed to start: %s (%s)"),
+                   vm->def->name, tail, cause);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The event pool: work that needs a job, off the event loop thread       */
+/* ---------------------------------------------------------------------- */
+
+typedef enum {
+    QEMU_PROCESS_EVENT_EXIT,         /* QEMU is gone (EOF, pidfd) */
+    QEMU_PROCESS_EVENT_FAKE_REBOOT,  /* powered down for a reboot: reset + cont */
+} qemuProcessEventType;
+
+typedef struct _qemuProcessEvent qemuProcessEvent;
+struct _qemuProcessEvent {
+    qemuProcessEventType type;
+    virDomainObj *vm;    /* a reference */
+    int id;              /* vm->def->id when it happened: stale events are dropped */
+};
+
+static void
+qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
+                       qemuProcessEventType type)
+{
+    qemuProcessEvent *ev = g_new0(qemuProcessEvent, 1);
+
+    ev->type = type;
+    ev->vm = virObjectRef(vm);
+    ev->id = vm->def->id;
+    g_thread_pool_push(driver->workerPool, ev, NULL);
+}
+
+/* vm locked, no job */
+static void
+qemuProcessHandleExit(virQEMUDriver *driver, virDomainObj *vm, int id)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    virDomainShutoffReason reason;
+    int eventDetail;
+
+    if (!virDomainObjIsActive(vm) || vm->def->id != id || priv->beingDestroyed)
+        return;
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) < 0) {
+        VIR_WARN("Cannot tear down domain '%s' after QEMU exited: %s",
+                 vm->def->name, virGetLastErrorMessage());
+        return;
+    }
+    if (!virDomainObjIsActive(vm) || vm->def->id != id || priv->beingDestroyed)
+        goto endjob;
+
+    if (priv->gotShutdown) {
+        reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+        eventDetail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    } else {
+        reason = VIR_DOMAIN_SHUTOFF_CRASHED;
+        eventDetail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
+    }
+    VIR_INFO("QEMU of domain '%s' (pid %d) exited: %s", vm->def->name,
+             (int) vm->pid, priv->gotShutdown ? "shut down" : "unexpectedly");
+    qemuProcessStop(driver, vm, reason);
+    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                              VIR_DOMAIN_EVENT_STOPPED, eventDetail));
+
+ endjob:
+    qemuDomainObjEndJob(vm);
+    if (!vm->persistent && !virDomainObjIsActive(vm))
+        virDomainObjListRemove(driver->domains, vm);
+}
+
+/* vm locked, no job */
+static void
+qemuProcessHandleFakeReboot(virQEMUDriver *driver, virDomainObj *vm, int id)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    int rc;
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
+        return;
+    if (!virDomainObjIsActive(vm) || vm->def->id != id)
+        goto endjob;
+
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONSystemReset(priv->mon);
+    if (rc == 0)
+        rc = qemuMonitorJSONStartCPUs(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0) {
+        VIR_WARN("Reboot of domain '%s' failed: %s; destroying it",
+                 vm->def->name, virGetLastErrorMessage());
+        qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE | QEMU_PROCESS_KILL_NOWAIT);
+        goto endjob;
+    }
+    priv->gotShutdown = false;
+    priv->fakeReboot = false;
+    virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                              VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
+    qemuDomainObjSaveStatus(driver, vm);
+
+ endjob:
+    qemuDomainObjEndJob(vm);
+}
+
+static void
+qemuProcessEventRun(gpointer data, gpointer opaque)
+{
+    qemuProcessEvent *ev = data;
+    virQEMUDriver *driver = opaque;
+    virDomainObj *vm = ev->vm;
+
+    virObjectLock(vm);
+    switch (ev->type) {
+    case QEMU_PROCESS_EVENT_EXIT:
+        qemuProcessHandleExit(driver, vm, ev->id);
+        break;
+    case QEMU_PROCESS_EVENT_FAKE_REBOOT:
+        qemuProcessHandleFakeReboot(driver, vm, ev->id);
+        break;
+    }
+    virDomainObjEndAPI(&vm);
+    g_free(ev);
+}
+
+int
+qemuProcessEventPoolInit(virQEMUDriver *driver)
+{
+    g_autoptr(GError) err = NULL;
+
+    driver->workerPool = g_thread_pool_new(qemuProcessEventRun, driver, 4,
+                                           FALSE, &err);
+    if (!driver->workerPool) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("cannot create the event worker pool: %s"), err->message);
+        return -1;
+    }
+    return 0;
+}
+
+void
+qemuProcessEventPoolFree(virQEMUDriver *driver)
+{
+    if (driver->workerPool)
+        g_thread_pool_free(driver->workerPool, FALSE, TRUE);
+    driver->workerPool = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Monitor callbacks (event loop thread; take the domain lock themselves, */
+/* never wait on the monitor)                                             */
+/* ---------------------------------------------------------------------- */
+
+static void
+qemuProcessMonitorDestroy(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
+{
+    virObjectUnref(opaque);
+}
+
+static void
+qemuProcessMonitorEof(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    VIR_DEBUG("monitor of domain '%s' closed", vm->def->name);
+    if (virDomainObjIsActive(vm))
+        qemuProcessEventSubmit(qemu_driver, vm, QEMU_PROCESS_EVENT_EXIT);
+    qemuDomainObjSignalAsyncJob(vm);
+    virObjectUnlock(vm);
+}
+
+static int
+qemuProcessPausedEventDetail(int reason)
+{
+    switch ((virDomainPausedReason) reason) {
+    case VIR_DOMAIN_PAUSED_MIGRATION:
+        return VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED;
+    case VIR_DOMAIN_PAUSED_IOERROR:
+        return VIR_DOMAIN_EVENT_SUSPENDED_IOERROR;
+    case VIR_DOMAIN_PAUSED_WATCHDOG:
+        return VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG;
+    case VIR_DOMAIN_PAUSED_FROM_SNAPSHOT:
+    case VIR_DOMAIN_PAUSED_SNAPSHOT:
+        return VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT;
+    case VIR_DOMAIN_PAUSED_POSTCOPY:
+        return VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY;
+    case VIR_DOMAIN_PAUSED_POSTCOPY_FAILED:
+        return VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED;
+    default:
+        return VIR_DOMAIN_EVENT_SUSPENDED_PAUSED;
+    }
+}
+
+static void
+qemuProcessMonitorStop(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
+{
+    virDomainObj *vm = opaque;
+    qemuDomainObjPrivate *priv;
+    int reason;
+
+    virObjectLock(vm);
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainObjIsActive(vm) &&
+        virDomainObjGetState(vm, NULL) == VIR_DOMAIN_RUNNING &&
+        !priv->gotShutdown) {
+        reason = priv->pausedReason ? priv->pausedReason : VIR_DOMAIN_PAUSED_UNKNOWN;
+        priv->pausedReason = 0;
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, reason);
+        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_SUSPENDED,
+                                  qemuProcessPausedEventDetail(reason)));
+        qemuDomainObjSaveStatus(qemu_driver, vm);
+    }
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorResume(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    if (virDomainObjIsActive(vm) &&
+        virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) {
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_RESUMED,
+                                  VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
+        qemuDomainObjSaveStatus(qemu_driver, vm);
+    }
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorShutdown(qemuMonitor *mon G_GNUC_UNUSED,
+                           bool guestInitiated,
+                           const char *reason G_GNUC_UNUSED,
+                           void *opaque)
+{
+    virDomainObj *vm = opaque;
+    qemuDomainObjPrivate *priv;
+
+    virObjectLock(vm);
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (!virDomainObjIsActive(vm))
+        goto cleanup;
+
+    priv->gotShutdown = true;
+    virDomainObjSetState(vm, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_UNKNOWN);
+    qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+                              VIR_DOMAIN_EVENT_SHUTDOWN,
+                              guestInitiated ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST
+                                             : VIR_DOMAIN_EVENT_SHUTDOWN_HOST));
+    qemuDomainObjSaveStatus(qemu_driver, vm);
+
+    /* QEMU runs with -no-shutdown: it waits for us to end it, or to
+     * reset it when this shutdown was a reboot in disguise. */
+    if (priv->fakeReboot) {
+        qemuProcessEventSubmit(qemu_driver, vm, QEMU_PROCESS_EVENT_FAKE_REBOOT);
+    } else if (vm->pid > 0) {
+        VIR_DEBUG("guest '%s' shut down, ending QEMU (pid %d)",
+                  vm->def->name, (int) vm->pid);
+        kill(vm->pid, SIGTERM);
+    }
+
+ cleanup:
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorReset(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    if (virDomainObjIsActive(vm))
+        qemuProcessQueueEvent(qemu_driver, virDomainEventRebootNewFromObj(vm));
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorGuestPanic(qemuMonitor *mon G_GNUC_UNUSED,
+                             const char *action G_GNUC_UNUSED,
+                             tdmJSONValue *info G_GNUC_UNUSED,
+                             void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    if (virDomainObjIsActive(vm)) {
+        virDomainObjSetState(vm, VIR_DOMAIN_CRASHED, VIR_DOMAIN_CRASHED_PANICKED);
+        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_CRASHED,
+                                  VIR_DOMAIN_EVENT_CRASHED_PANICKED));
+        if (vm->def->onCrash == VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY && vm->pid > 0)
+            kill(vm->pid, SIGTERM);
+        qemuDomainObjSaveStatus(qemu_driver, vm);
+    }
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorDeviceDeleted(qemuMonitor *mon G_GNUC_UNUSED,
+                                const char *devAlias,
+                                void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    if (virDomainObjIsActive(vm))
+        qemuProcessQueueEvent(qemu_driver,
+                              virDomainEventDeviceRemovedNewFromObj(vm, devAlias));
+    virObjectUnlock(vm);
+}
+
+/* Every event: served to qemu-monitor-event listeners, and the balloon
+ * size kept current. */
+static void
+qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
+                              const char *event,
+                              tdmJSONValue *data,
+                              long long seconds,
+                              unsigned int micros,
+                              void *opaque)
+{
+    virDomainObj *vm = opaque;
+    g_autofree char *details = NULL;
+
+    virObjectLock(vm);
+    if (!virDomainObjIsActive(vm))
+        goto cleanup;
+
+    if (STREQ(event, "BALLOON_CHANGE") && data) {
+        unsigned long long actual;
+
+        if (tdmJSONValueObjectGetNumberULLong(data, "actual", &actual) == 0)
+            QEMU_DOMAIN_PRIVATE(vm)->balloonCur = actual / 1024;
+    }
+
+    if (data)
+        details = tdmJSONValueToString(data, false);
+    qemuProcessQueueEvent(qemu_driver,
+                          virDomainQemuMonitorEventNew(vm->def->id, vm->def->name,
+                                                       vm->def->uuid, event,
+                                                       seconds, micros, details));
+ cleanup:
+    virObjectUnlock(vm);
+}
+
+static qemuMonitorCallbacks qemuProcessMonitorCallbacks = {
+    .destroy = qemuProcessMonitorDestroy,
+    .eofNotify = qemuProcessMonitorEof,
+    .domainEvent = qemuProcessMonitorDomainEvent,
+    .domainStop = qemuProcessMonitorStop,
+    .domainResume = qemuProcessMonitorResume,
+    .domainShutdown = qemuProcessMonitorShutdown,
+    .domainReset = qemuProcessMonitorReset,
+    .domainDeviceDeleted = qemuProcessMonitorDeviceDeleted,
+    .domainGuestPanic = qemuProcessMonitorGuestPanic,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Watching the process                                                   */
+/* ---------------------------------------------------------------------- */
+
+static void
+qemuProcessPidfdEvent(int watch, int fd G_GNUC_UNUSED, int events G_GNUC_UNUSED,
+                      void *opaque)
+{
+    virDomainObj *vm = opaque;
+    qemuDomainObjPrivate *priv;
+
+    virObjectLock(vm);
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (priv->pidfdWatch == watch) {
+        virEventRemoveHandle(watch);
+        priv->pidfdWatch = -1;
+        VIR_DEBUG("QEMU of domain '%s' (pid %d) exited", vm->def->name, (int) vm->pid);
+        if (virDomainObjIsActive(vm))
+            qemuProcessEventSubmit(qemu_driver, vm, QEMU_PROCESS_EVENT_EXIT);
+        qemuDomainObjSignalAsyncJob(vm);
+    }
+    virObjectUnlock(vm);
+}
+
+/* vm locked.  Opens a pidfd for vm->pid and watches it. */
+static int
+qemuProcessWatchPid(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if ((priv->pidfd = qemuProcessPidfdOpen(vm->pid)) < 0) {
+        virReportSystemError(errno, _("cannot watch QEMU process %d"), (int) vm->pid);
+        return -1;
+    }
+    priv->pidfdWatch = virEventAddHandle(priv->pidfd, VIR_EVENT_HANDLE_READABLE,
+                                         qemuProcessPidfdEvent,
+                                         virObjectRef(vm), virObjectUnref);
+    if (priv->pidfdWatch < 0) {
+        virObjectUnref(vm);
+        VIR_FORCE_CLOSE(priv->pidfd);
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("cannot watch the QEMU process: no event loop"));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+qemuProcessUnwatchPid(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if (priv->pidfdWatch >= 0)
+        virEventRemoveHandle(priv->pidfdWatch);
+    priv->pidfdWatch = -1;
+    VIR_FORCE_CLOSE(priv->pidfd);
+}
+
+/* Waits (vm unlocked) until QEMU exited or @ms passed.  true if it exited. */
+static bool
+qemuProcessWaitExit(virDomainObj *vm, unsigned long long ms)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    unsigned long long deadline = g_get_monotonic_time() / 1000 + ms;
+    int fd = -1;
+    pid_t pid = vm->pid;
+    bool exited = false;
+
+    if (priv->pidfd >= 0)
+        fd = dup(priv->pidfd);
+
+    virObjectUnlock(vm);
+    for (;;) {
+        long long left = (long long) deadline - g_get_monotonic_time() / 1000;
+        char state;
+
+        if (fd >= 0) {
+            struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+            if (poll(&pfd, 1, left > 0 ? MIN(left, 100) : 0) > 0) {
+                exited = true;
+                break;
+            }
+        } else {
+            state = qemuProcessProcState(pid);
+            if (state == 0 || state == 'Z' || state == 'X') {
+                exited = true;
+                break;
+            }
+            g_usleep(10 * 1000);
+        }
+        if (left <= 0)
+            break;
+    }
+    VIR_FORCE_CLOSE(fd);
+    virObjectLock(vm);
+    return exited;
+}
+
+int
+qemuProcessKill(virQEMUDriver *driver, virDomainObj *vm, unsigned int flags)
+{
+    unsigned long long grace = driver->config->destroyTimeout * 1000ULL;
+
+    if (vm->pid <= 0 || !qemuProcessIsAlive(vm))
+        return 0;
+
+    VIR_DEBUG("killing QEMU of '%s' (pid %d) flags=0x%x", vm->def->name,
+              (int) vm->pid, flags);
+    if (kill(vm->pid, (flags & QEMU_PROCESS_KILL_FORCE) && grace == 0 ?
+             SIGKILL : SIGTERM) < 0 && errno != ESRCH) {
+        virReportSystemError(errno, _("failed to kill QEMU process %d"), (int) vm->pid);
+        return -1;
+    }
+    if (flags & QEMU_PROCESS_KILL_NOWAIT)
+        return 0;
+    if (qemuProcessWaitExit(vm, grace))
+        return 0;
+    if (!(flags & QEMU_PROCESS_KILL_FORCE)) {
+        virReportError(VIR_ERR_OPERATION_TIMEOUT,
+                       _("QEMU of domain '%s' (pid %d) did not exit within %u s after SIGTERM"),
+                       vm->def->name, (int) vm->pid, driver->config->destroyTimeout);
+        return -1;
+    }
+    if (vm->pid > 0 && kill(vm->pid, SIGKILL) < 0 && errno != ESRCH) {
+        virReportSystemError(errno, _("failed to kill QEMU process %d"), (int) vm->pid);
+        return -1;
+    }
+    if (vm->pid > 0 && !qemuProcessWaitExit(vm, 5000)) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("QEMU of domain '%s' (pid %d) survived SIGKILL"),
+                       vm->def->name, (int) vm->pid);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stop                                                                   */
+/* ---------------------------------------------------------------------- */
+
+void
+qemuProcessStop(virQEMUDriver *driver,
+                virDomainObj *vm,
+                virDomainShutoffReason reason)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autofree char *statusFile = NULL;
+
+    VIR_DEBUG("stopping domain '%s' (pid %d) reason=%s", vm->def->name,
+              (int) vm->pid, virDomainShutoffReasonTypeToString(reason));
+
+    if (priv->mon) {
+        qemuMonitor *mon = g_steal_pointer(&priv->mon);
+
+        qemuMonitorClose(mon);
+    }
+
+    if (vm->pid > 0 && qemuProcessIsAlive(vm) &&
+        qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE) < 0)
+        VIR_WARN("QEMU of domain '%s' may still run: %s", vm->def->name,
+                 virGetLastErrorMessage());
+    qemuProcessUnwatchPid(vm);
+
+    statusFile = virDomainConfigFile(driver->paths.stateDir, vm->def->name);
+    if (unlink(statusFile) < 0 && errno != ENOENT)
+        VIR_WARN("cannot remove status file %s: %s", statusFile, g_strerror(errno));
+    if (priv->pidfile)
+        unlink(priv->pidfile);
+    if (priv->monitorPath)
+        unlink(priv->monitorPath);
+    if (priv->libDir)
+        virFileDeleteTree(priv->libDir);
+    g_clear_pointer(&priv->pidfile, g_free);
+    g_clear_pointer(&priv->monitorPath, g_free);
+    g_clear_pointer(&priv->libDir, g_free);
+
+    priv->gotShutdown = false;
+    priv->fakeReboot = false;
+    priv->beingDestroyed = false;
+    priv->pausedReason = 0;
+    priv->balloonCur = 0;
+    priv->autoDestroyConn = NULL;
+
+    vm->pid = 0;
+    vm->def->id = -1;
+    virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, reason);
+    if (vm->newDef) {
+        /* back to the persistent definition */
+        virDomainObjRemoveTransientDef(vm);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Start                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* A listening socket at @path for QEMU's monitor; QEMU gets the fd. */
+static int
+qemuProcessMonitorListen(const char *path, uid_t uid, gid_t gid)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("monitor socket path '%s' is too long"), path);
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0) {
+        virReportSystemError(errno, "%s", _("cannot create monitor socket"));
+        return -1;
+    }
+    unlink(path);
+    if (bind(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0 ||
+        listen(fd, 1) < 0) {
+        virReportSystemError(errno, _("cannot listen on monitor socket '%s'"), path);
+        VIR_FORCE_CLOSE(fd);
+        return -1;
+    }
+    if (chmod(path, 0600) < 0 ||
+        ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(path, uid, gid) < 0)) {
+        virReportSystemError(errno, _("cannot set permissions of '%s'"), path);
+        VIR_FORCE_CLOSE(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Connects to QEMU's monitor socket.  Never blocks: the socket listens
+ * already, so the connection waits in its backlog until QEMU accepts. */
+static int
+qemuProcessMonitorConnect(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("monitor socket path '%s' is too long"), path);
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        virReportSystemError(errno, "%s", _("cannot create monitor socket"));
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0) {
+        virReportSystemError(errno, _("cannot connect to QEMU monitor at '%s'"), path);
+        VIR_FORCE_CLOSE(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* vm locked, a job held.  Opens the monitor on @path and negotiates. */
+static int
+qemuProcessConnectMonitor(virQEMUDriver *driver, virDomainObj *vm,
+                          qemuDomainAsyncJob asyncJob)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    const qemuConfig *cfg = driver->config;
+    qemuMonitor *mon;
+    int fd;
+    int rc;
+
+    if ((fd = qemuProcessMonitorConnect(priv->monitorPath)) < 0)
+        return -1;
+    if (!(mon = qemuMonitorOpen(fd, &qemuProcessMonitorCallbacks, virObjectRef(vm)))) {
+        virObjectUnref(vm);
+        VIR_FORCE_CLOSE(fd);
+        return -1;
+    }
+    qemuMonitorSetTimeouts(mon, cfg->monitorTimeoutQuery * 1000ULL,
+                           cfg->monitorTimeoutModify * 1000ULL,
+                           cfg->monitorTimeoutLong * 1000ULL);
+    priv->mon = mon;
+
+    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            return -1;
+    } else if (qemuDomainObjEnterMonitor(vm) < 0) {
+        return -1;
+    }
+    rc = qemuMonitorNegotiate(mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    return 0;
+}
+
+/* Owner of the files QEMU uses: qemu.conf user/group when privileged. */
+static int
+qemuProcessGetUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
+{
+    const qemuConfig *cfg = driver->config;
+
+    *uid = (uid_t) -1;
+    *gid = (gid_t) -1;
+    if (!driver->privileged)
+        return 0;
+    if (cfg->user && virGetUserID(cfg->user, uid) < 0)
+        return -1;
+    if (cfg->group && virGetGroupID(cfg->group, gid) < 0)
+        return -1;
+    return 0;
+}
+
+/* Things that would make QEMU fail, told in libvirt's terms first. */
+static int
+qemuProcessStartCheck(virDomainObj *vm)
+{
+    size_t i;
+
+    if (access(vm->def->emulator, X_OK) < 0) {
+        virReportSystemError(errno, _("Cannot find QEMU binary %s"), vm->def->emulator);
+        return -1;
+    }
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+        const char *path = virDomainDiskGetSource(disk);
+
+        if (virDomainDiskGetType(disk) != VIR_STORAGE_TYPE_FILE || !path || !*path)
+            continue;
+        if (access(path, disk->src->readonly ? R_OK : R_OK | W_OK) < 0) {
+            virReportSystemError(errno,
+                                 _("Cannot access storage file '%s' of disk '%s'"),
+                                 path, disk->dst);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* vm locked, async job held.  Builds argv and runs QEMU daemonized. */
+static int
+qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
+                  uid_t uid, gid_t gid, off_t *logStart)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    qemuBuildCommandLineOpts opts = { 0 };
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(virCommand) cmd = NULL;
+    g_autofree char *argvText = NULL;
+    g_autofree char *header = NULL;
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format(now, "%F %T");
+    int listenFd = -1;
+    int logFd = -1;
+    pid_t pid;
+    int ret = -1;
+    struct stat sb;
+
+    if ((listenFd = qemuProcessMonitorListen(priv->monitorPath, uid, gid)) < 0)
+        return -1;
+
+    opts.libDir = priv->libDir;
+    opts.stateDir = driver->paths.stateDir;
+    opts.monitorFd = listenFd;
+    opts.privileged = driver->privileged;
+    opts.vncListen = driver->config->vncListen;
+    opts.spiceListen = driver->config->spiceListen;
+    opts.kvm = vm->def->virtType == VIR_DOMAIN_VIRT_KVM;
+    if (!(argv = qemuBuildCommandLine(vm->def, qcaps, &opts)))
+        goto cleanup;
+
+    if ((logFd = open(priv->logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        virReportSystemError(errno, _("cannot open log file '%s'"), priv->logPath);
+        goto cleanup;
+    }
+    if (fstat(logFd, &sb) == 0)
+        *logStart = sb.st_size;
+    argvText = g_strjoinv(" ", argv);
+    header = g_strdup_printf("%s: starting up Tandem, QEMU %s\n%s\n",
+                             stamp, qcaps->package ? qcaps->package : "", argvText);
+    if (safewrite(logFd, header, strlen(header)) < 0)
+        VIR_WARN("cannot write to %s", priv->logPath);
+    *logStart += strlen(header);
+
+    cmd = virCommandNewArgs((const char *const *) argv);
+    virCommandAddEnvPassCommon(cmd);
+    virCommandAddEnvPair(cmd, "HOME", priv->libDir);
+    virCommandAddEnvPair(cmd, "XDG_CACHE_HOME", priv->libDir);
+    virCommandAddEnvPair(cmd, "XDG_DATA_HOME", priv->libDir);
+    virCommandAddEnvPair(cmd, "XDG_CONFIG_HOME", priv->libDir);
+    virCommandPassFD(cmd, listenFd, VIR_COMMAND_PASS_FD_CLOSE_PARENT);
+    listenFd = -1;
+    virCommandSetOutputFD(cmd, &logFd);
+    virCommandSetErrorFD(cmd, &logFd);
+    virCommandSetPidFile(cmd, priv->pidfile);
+    virCommandDaemonize(cmd);
+    virCommandSetUmask(cmd, 0007);
+    virCommandClearCaps(cmd);
+    if (uid != (uid_t) -1)
+        virCommandSetUID(cmd, uid);
+    if (gid != (gid_t) -1)
+        virCommandSetGID(cmd, gid);
+
+    VIR_DEBUG("launching QEMU for '%s': %s", vm->def->name, argvText);
+    if (virCommandRun(cmd, NULL) < 0)
+        goto cleanup;
+    if (virPidFileReadPath(priv->pidfile, &pid) < 0) {
+        virReportSystemError(errno, _("QEMU of domain '%s' did not write its pid file %s"),
+                             vm->def->name, priv->pidfile);
+        goto cleanup;
+    }
+    vm->pid = pid;
+    priv->startTime = g_get_real_time() / 1000;
+    ret = 0;
+
+ cleanup:
+    VIR_FORCE_CLOSE(listenFd);
+    VIR_FORCE_CLOSE(logFd);
+    return ret;
+}
+
+int
+qemuProcessStart(virConnectPtr conn,
+                 virQEMUDriver *driver,
+                 virDomainObj *vm,
+                 qemuDomainAsyncJob asyncJob,
+                 unsigned int flags)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autoptr(qemuCaps) qcaps = NULL;
+    g_autofree char *dirname = NULL;
+    static int nextId;
+    bool running = false;
+    int status = 0;
+    uid_t uid;
+    gid_t gid;
+    off_t logStart = 0;
+    int rc;
+
+    if (virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("domain is already running"));
+        return -1;
+    }
+
+    if (qemuProcessStartCheck(vm) < 0)
+        return -1;
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, vm->def->emulator)))
+        return -1;
+    if (qemuProcessGetUser(driver, &uid, &gid) < 0)
+        return -1;
+
+    /* the live definition: a copy the running domain may change */
+    if (virDomainObjSetDefTransient(driver->xmlopt, vm, NULL) < 0)
+        return -1;
+
+    vm->def->id = g_atomic_int_add(&nextId, 1) + 1;
+    dirname = g_strdup_printf("domain-%d-%s", vm->def->id, vm->def->name);
+    priv->libDir = g_build_filename(driver->paths.libDir, dirname, NULL);
+    priv->monitorPath = g_build_filename(priv->libDir, "monitor.sock", NULL);
+    priv->pidfile = virPidFileBuildPath(driver->paths.stateDir, vm->def->name);
+    g_free(priv->logPath);
+    priv->logPath = g_strdup_printf("%s/%s.log", driver->paths.logDir, vm->def->name);
+    priv->gotShutdown = false;
+    priv->fakeReboot = false;
+    priv->beingDestroyed = false;
+
+    if (g_mkdir_with_parents(priv->libDir, 0700) < 0) {
+        virReportSystemError(errno, _("cannot create directory '%s'"), priv->libDir);
+        goto error;
+    }
+    if ((uid != (uid_t) -1 || gid != (gid_t) -1) && chown(priv->libDir, uid, gid) < 0) {
+        virReportSystemError(errno, _("cannot change ownership of '%s'"), priv->libDir);
+        goto error;
+    }
+
+    if (qemuProcessLaunch(driver, vm, qcaps, uid, gid, &logStart) < 0)
+        goto error;
+    if (qemuProcessWatchPid(vm) < 0)
+        goto error;
+    if (asyncJob == QEMU_ASYNC_JOB_START &&
+        qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_LAUNCHED) < 0)
+        goto error;
+
+    if (qemuProcessConnectMonitor(driver, vm, asyncJob) < 0)
+        goto error;
+    if (asyncJob == QEMU_ASYNC_JOB_START &&
+        qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_CONNECTED) < 0)
+        goto error;
+    virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
+    qemuDomainObjSaveStatus(driver, vm);
+
+    if (!(flags & QEMU_PROCESS_START_PAUSED)) {
+        if (asyncJob == QEMU_ASYNC_JOB_START &&
+            qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_RESUMING) < 0)
+            goto error;
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            goto error;
+        rc = qemuMonitorJSONStartCPUs(priv->mon);
+        if (rc == 0)
+            rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            goto error;
+        if (!running) {
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("QEMU of domain '%s' did not start its vCPUs (status '%s')"),
+                           vm->def->name, NULLSTR(qemuMonitorVMStatusTypeToString(status)));
+            goto error;
+        }
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+    } else {
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+    }
+
+    if (flags & QEMU_PROCESS_START_AUTODESTROY)
+        priv->autoDestroyConn = conn;
+    qemuDomainObjSaveStatus(driver, vm);
+    VIR_INFO("Started domain '%s' (id %d, pid %d)", vm->def->name, vm->def->id,
+             (int) vm->pid);
+    return 0;
+
+ error:
+    {
+        virErrorPtr err = NULL;
+
+        qemuProcessReportStartError(vm, logStart);
+        virErrorPreserveLast(&err);
+        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+        virErrorRestore(&err);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reconnect after a daemon restart                                       */
+/* ---------------------------------------------------------------------- */
+
+/* Is vm->pid still the QEMU we started (not a recycled pid)? */
+static bool
+qemuProcessIsOurQEMU(virDomainObj *vm)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int) vm->pid);
+    g_autofree char *cmdline = NULL;
+    g_autofree char *guest = g_strdup_printf("guest=%s,", vm->def->name);
+    gsize len = 0;
+    gsize i;
+    bool sawName = false;
+    char state = qemuProcessProcState(vm->pid);
+
+    if (state == 0 || state == 'Z' || state == 'X')
+        return false;
+    if (!g_file_get_contents(path, &cmdline, &len, NULL) || len == 0)
+        return false;
+    if (STRNEQ(cmdline, vm->def->emulator))
+        return false;
+    for (i = 0; i < len; i += strlen(cmdline + i) + 1) {
+        if (STRPREFIX(cmdline + i, guest))
+            sawName = true;
+    }
+    return sawName;
+}
+
+static void
+qemuProcessReconnectThread(void *opaque)
+{
+    virDomainObj *vm = opaque;
+    virQEMUDriver *driver = qemu_driver;
+    qemuDomainObjPrivate *priv;
+    bool running = false;
+    int status = 0;
+    int rc;
+    qemuDomainAsyncJob asyncJob;
+    int phase;
+
+    virObjectLock(vm);
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    asyncJob = priv->job.asyncJob;
+    phase = priv->job.phase;
+    qemuDomainObjResetInterruptedJobs(vm);
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    VIR_INFO("Reconnecting to domain '%s' (pid %d)", vm->def->name, (int) vm->pid);
+    if (!qemuProcessIsOurQEMU(vm)) {
+        VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
+        vm->pid = 0;
+        goto stop;
+    }
+    if (qemuProcessWatchPid(vm) < 0)
+        goto stop;
+    if (qemuProcessConnectMonitor(driver, vm, QEMU_ASYNC_JOB_NONE) < 0)
+        goto stop;
+
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto stop;
+    rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto stop;
+
+    /* an interrupted start is finished or undone according to its phase */
+    if (asyncJob == QEMU_ASYNC_JOB_START && phase < QEMU_START_PHASE_RESUMING) {
+        VIR_WARN("Start of domain '%s' was interrupted before it resumed; destroying it",
+                 vm->def->name);
+        goto stop;
+    }
+
+    if (running) {
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+    } else if (status == QEMU_MONITOR_VM_STATUS_SHUTDOWN) {
+        /* the guest shut down while we were away */
+        priv->gotShutdown = true;
+        kill(vm->pid, SIGTERM);
+    } else if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED,
+                             qemuMonitorVMStatusToPausedReason(status));
+    }
+    qemuDomainObjSaveStatus(driver, vm);
+    VIR_INFO("Reconnected to domain '%s'", vm->def->name);
+    qemuDomainObjEndJob(vm);
+    goto cleanup;
+
+ stop:
+    VIR_DEBUG("could not reconnect to '%s': %s", vm->def->name, virGetLastErrorMessage());
+    qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
+                                                  : VIR_DOMAIN_SHUTOFF_UNKNOWN);
+    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                              VIR_DOMAIN_EVENT_STOPPED,
+                              VIR_DOMAIN_EVENT_STOPPED_FAILED));
+    qemuDomainObjEndJob(vm);
+    if (!vm->persistent)
+        virDomainObjListRemove(driver->domains, vm);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+}
+
+static int
+qemuProcessReconnectOne(virDomainObj *vm, void *opaque G_GNUC_UNUSED)
+{
+    virThread thread;
+    g_autofree char *name = NULL;
+
+    virObjectLock(vm);
+    if (!virDomainObjIsActive(vm)) {
+        virObjectUnlock(vm);
+        return 0;
+    }
+    name = g_strdup_printf("reconnect-%s", vm->def->name);
+    virObjectRef(vm);
+    virObjectUnlock(vm);
+    if (virThreadCreateFull(&thread, false, qemuProcessReconnectThread,
+                            name, false, vm) < 0) {
+        VIR_ERROR(_("cannot start a thread to reconnect to domain"));
+        virObjectUnref(vm);
+    }
+    return 0;
+}
+
+void
+qemuProcessReconnectAll(virQEMUDriver *driver)
+{
+    virDomainObjListForEach(driver->domains, false, qemuProcessReconnectOne, NULL);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Auto-destroy                                                           */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+    virQEMUDriver *driver;
+    virConnectPtr conn;
+    GPtrArray *vms;
+} qemuProcessAutoDestroyData;
+
+static int
+qemuProcessAutoDestroyCollect(virDomainObj *vm, void *opaque)
+{
+    qemuProcessAutoDestroyData *data = opaque;
+
+    virObjectLock(vm);
+    if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == data->conn)
+        g_ptr_array_add(data->vms, virObjectRef(vm));
+    virObjectUnlock(vm);
+    return 0;
+}
+
+void
+qemuProcessAutoDestroyRun(virQEMUDriver *driver, virConnectPtr conn)
+{
+    qemuProcessAutoDestroyData data = { driver, conn, g_ptr_array_new() };
+    size_t i;
+
+    virDomainObjListForEach(driver->domains, false,
+                            qemuProcessAutoDestroyCollect, &data);
+    for (i = 0; i < data.vms->len; i++) {
+        virDomainObj *vm = g_ptr_array_index(data.vms, i);
+
+        virObjectLock(vm);
+        if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == conn &&
+            virDomainObjIsActive(vm)) {
+            VIR_INFO("Auto-destroying domain '%s'", vm->def->name);
+            QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
+            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+            if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
+                if (virDomainObjIsActive(vm)) {
+                    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+                    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                              VIR_DOMAIN_EVENT_STOPPED,
+                                              VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+                }
+                qemuDomainObjEndJob(vm);
+            }
+            if (!vm->persistent && !virDomainObjIsActive(vm))
+                virDomainObjListRemove(driver->domains, vm);
+        }
+        virDomainObjEndAPI(&vm);
+    }
+    g_ptr_array_free(data.vms, TRUE);
+}
