@@ -58,6 +58,7 @@ struct _virQEMUDriver {
     virCaps *caps;
 
     /* self-locking */
+    GThreadPool *workerPool;      /* work that needs a job, off the event loop */
     virDomainObjList *domains;
     virObjectEventState *domainEventState;
 };

@@ -10,6 +10,8 @@
 #include "qemu_validate.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "virfile.h"
+#include "virxml.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
 
@@ -18,7 +20,15 @@ VIR_LOG_INIT("qemu.qemu_domain");
 static void *
 qemuDomainObjPrivateAlloc(void *opaque G_GNUC_UNUSED)
 {
-    return g_new0(qemuDomainObjPrivate, 1);
+    qemuDomainObjPrivate *priv = g_new0(qemuDomainObjPrivate, 1);
+
+    priv->pidfd = -1;
+    priv->pidfdWatch = -1;
+    if (qemuDomainJobObjInit(&priv->job) < 0) {
+        g_free(priv);
+        return NULL;
+    }
+    return priv;
 }
 
 static void
@@ -30,13 +40,84 @@ qemuDomainObjPrivateFree(void *data)
         return;
     g_free(priv->libDir);
     g_free(priv->pidfile);
+    g_free(priv->monitorPath);
+    g_free(priv->logPath);
+    if (priv->pidfd >= 0)
+        VIR_FORCE_CLOSE(priv->pidfd);
+    qemuDomainJobObjClear(&priv->job);
+    if (priv->mon)
+        virObjectUnref(priv->mon);
     g_free(priv);
+}
+
+/* The private part of the status file:
+ *   <monitor path='...'/> <libDir path='...'/> <pidfile path='...'/>
+ *   <flags><gotShutdown/><fakeReboot/></flags>  <job .../> */
+static int
+qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if (priv->monitorPath)
+        virBufferEscapeString(buf, "<monitor path='%s'/>\n", priv->monitorPath);
+    if (priv->libDir)
+        virBufferEscapeString(buf, "<libDir path='%s'/>\n", priv->libDir);
+    if (priv->pidfile)
+        virBufferEscapeString(buf, "<pidfile path='%s'/>\n", priv->pidfile);
+    if (priv->gotShutdown || priv->fakeReboot) {
+        virBufferAddLit(buf, "<flags>\n");
+        virBufferAdjustIndent(buf, 2);
+        if (priv->gotShutdown)
+            virBufferAddLit(buf, "<gotShutdown/>\n");
+        if (priv->fakeReboot)
+            virBufferAddLit(buf, "<fakeReboot/>\n");
+        virBufferAdjustIndent(buf, -2);
+        virBufferAddLit(buf, "</flags>\n");
+    }
+    qemuDomainJobFormat(buf, vm);
+    return 0;
+}
+
+static int
+qemuDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt,
+                             virDomainObj *vm,
+                             virDomainDefParserConfig *config G_GNUC_UNUSED)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    priv->monitorPath = virXPathString("string(./monitor[1]/@path)", ctxt);
+    priv->libDir = virXPathString("string(./libDir[1]/@path)", ctxt);
+    priv->pidfile = virXPathString("string(./pidfile[1]/@path)", ctxt);
+    priv->gotShutdown = virXPathBoolean("boolean(./flags/gotShutdown)", ctxt) == 1;
+    priv->fakeReboot = virXPathBoolean("boolean(./flags/fakeReboot)", ctxt) == 1;
+    if (!priv->monitorPath) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("status file has no monitor path"));
+        return -1;
+    }
+    return qemuDomainJobParse(ctxt, vm);
 }
 
 virDomainXMLPrivateDataCallbacks qemuDomainXMLPrivateDataCallbacks = {
     .alloc = qemuDomainObjPrivateAlloc,
     .free = qemuDomainObjPrivateFree,
+    .format = qemuDomainObjPrivateXMLFormat,
+    .parse = qemuDomainObjPrivateXMLParse,
 };
+
+int
+qemuDomainObjSaveStatus(void *opaque, virDomainObj *vm)
+{
+    virQEMUDriver *driver = opaque;
+
+    if (!virDomainObjIsActive(vm))
+        return 0;
+    if (virDomainObjSave(vm, driver->xmlopt, driver->paths.stateDir) < 0) {
+        VIR_WARN("Failed to save status of domain '%s'", vm->def->name);
+        return -1;
+    }
+    return 0;
+}
 
 /* Defaults a definition gets before the rest of the post-parse runs:
  * the emulator. */

@@ -7,18 +7,44 @@
 
 #include "internal.h"
 #include "domain_conf.h"
+#include "qemu_domainjob.h"
 
 typedef struct _qemuDomainObjPrivate qemuDomainObjPrivate;
 struct _qemuDomainObjPrivate {
-    /* protected by the domain object lock */
-    char *libDir;        /* per-domain private directory, while running */
-    char *pidfile;
+    /* All fields: protected by the domain object lock.  Those marked
+     * "status" are saved in the status file and survive a daemon restart. */
+    char *libDir;        /* status: per-domain private directory, while running */
+    char *pidfile;       /* status: QEMU's pid file */
+    char *monitorPath;   /* status: QMP socket QEMU listens on */
+    char *logPath;       /* QEMU's log (stderr), appended per start */
+
+    int pidfd;           /* -1, or a pidfd of the running QEMU: readable
+                          * once it exited, reaped or not */
+    int pidfdWatch;      /* event loop watch on pidfd, or -1 */
+
+    bool gotShutdown;    /* status: QEMU reported SHUTDOWN: its end is no crash */
+    bool fakeReboot;     /* status: reboot by powerdown + reset + cont */
+    bool beingDestroyed; /* a destroy killed QEMU: EOF is expected */
+    int pausedReason;    /* reason the next STOP event records (virDomainPausedReason) */
+    unsigned long long balloonCur; /* KiB, kept current by BALLOON_CHANGE */
+    unsigned long long startTime;  /* ms since the epoch QEMU started */
+    virConnectPtr autoDestroyConn; /* started with AUTODESTROY by this
+                                    * connection (not a reference) */
+
+    qemuDomainJobObj job;   /* the job model: see qemu_domainjob.h */
+    qemuMonitor *mon;       /* NULL while no QEMU runs; set and cleared with
+                             * the domain lock held; threads inside the
+                             * monitor hold their own reference */
 };
 
 #define QEMU_DOMAIN_PRIVATE(vm) ((qemuDomainObjPrivate *) (vm)->privateData)
 
 extern virDomainXMLPrivateDataCallbacks qemuDomainXMLPrivateDataCallbacks;
 extern virDomainDefParserConfig qemuDomainDefParserConfig;
+
+/* Writes vm's status file (the live definition plus private data) in the
+ * driver's state directory.  vm locked. */
+int qemuDomainObjSaveStatus(void *driver, virDomainObj *vm);
 
 /* The XML option object of the driver (parser callbacks, private data). */
 virDomainXMLOption *qemuDomainXMLOptionNew(void *driver);

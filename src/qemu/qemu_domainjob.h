@@ -212,7 +212,12 @@ struct _qemuDomainJobObj {
     /* destroy: not a slot user; see qemuDomainObjBeginJob */
     bool destroying;
     unsigned long long destroyOwner;
+    unsigned long long destroyStarted;
+
     unsigned int monitorHolders;        /* threads between Enter/ExitMonitor */
+    GArray *monEntries;                 /* per such thread: the monitor it
+                                         * referenced (private to the .c) */
+    unsigned int waiters;               /* threads waiting in Begin*Job */
 
     /* agent slot */
     qemuDomainAgentJob agentActive;
@@ -291,6 +296,11 @@ void qemuDomainObjSetAsyncJobResult(virDomainObj *vm,
 /* Makes the async job restartable after a daemon restart: the status file
  * recorded no owner thread (asyncOwner 0), the reconnecting thread adopts it. */
 void qemuDomainObjAdoptAsyncJob(virDomainObj *vm);
+
+/* Reconnect after a daemon restart: the sync, destroy and agent jobs
+ * parsed from the status file belong to no thread; after looking at them
+ * (priv->job.active, agentActive), reconnect frees the slots. */
+void qemuDomainObjResetInterruptedJobs(virDomainObj *vm);
 
 /* Abort: the caller holds a QEMU_JOB_ABORT job.  Sets the flag and wakes
  * the async job.  Fails when no async job runs. */

@@ -16,11 +16,14 @@
 #include "qemu_conf.h"
 #include "qemu_domain.h"
 #include "qemu_capabilities.h"
+#include "qemu_process.h"
+#include "qemu_monitor_json.h"
 
 #include "datatypes.h"
 #include "driver.h"
 #include "domain_event.h"
 #include "viraccessapicheck.h"
+#include "viraccessapicheckqemu.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virpidfile.h"
@@ -74,6 +77,7 @@ qemuStateCleanup(void)
     if (!driver)
         return -1;
 
+    qemuProcessEventPoolFree(driver);
     virObjectUnref(driver->domains);
     virObjectUnref(driver->domainEventState);
     virObjectUnref(driver->xmlopt);
@@ -164,7 +168,12 @@ qemuStateInitialize(bool privileged,
                                             false, getpid())) < 0)
         goto error;
 
+    qemuDomainJobSetWaitTimeout(driver->config->jobWaitTimeout);
+    qemuDomainJobSetMaxQueued(driver->config->maxQueuedJobs);
+
     if (!(driver->domainEventState = virObjectEventStateNew()))
+        goto error;
+    if (qemuProcessEventPoolInit(driver) < 0)
         goto error;
     if (!(driver->domains = virDomainObjListNew()))
         goto error;
@@ -181,8 +190,13 @@ qemuStateInitialize(bool privileged,
     if (!(driver->caps = qemuDriverBuildCapabilities(driver, driver->qemuCaps)))
         goto error;
 
+    /* running domains first (their status), then every definition */
+    if (virDomainObjListLoadAllConfigs(driver->domains, driver->paths.stateDir,
+                                       NULL, true, driver->xmlopt, NULL, NULL) < 0)
+        goto error;
     if (qemuStateLoadDomains(driver) < 0)
         goto error;
+    qemuProcessReconnectAll(driver);
 
     VIR_INFO("Tandem QEMU driver ready (%s, config %s)",
              qemuDriverGetURI(driver), driver->paths.configDir);
@@ -258,6 +272,7 @@ qemuConnectOpen(virConnectPtr conn,
 static int
 qemuConnectClose(virConnectPtr conn)
 {
+    qemuProcessAutoDestroyRun(qemu_driver, conn);
     conn->privateData = NULL;
     return 0;
 }
@@ -876,12 +891,19 @@ qemuDomainGetInfo(virDomainPtr dom, virDomainInfoPtr info)
     if (virDomainGetInfoEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
 
+    /* answered from the domain object: never waits for a job or QEMU */
     memset(info, 0, sizeof(*info));
     info->state = virDomainObjGetState(vm, NULL);
     info->maxMem = virDomainDefGetMemoryTotal(vm->def);
     info->memory = vm->def->mem.cur_balloon;
     info->nrVirtCpu = virDomainDefGetVcpus(vm->def);
-    info->cpuTime = 0;
+    if (virDomainObjIsActive(vm)) {
+        qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+        info->cpuTime = qemuProcessGetCPUTime(vm);
+        if (priv->balloonCur)
+            info->memory = priv->balloonCur;
+    }
     ret = 0;
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -1033,6 +1055,526 @@ qemuNodeGetSecurityModel(virConnectPtr conn, virSecurityModelPtr secmodel)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Lifecycle                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Begins @job and checks the domain runs: the world may have moved while
+ * we waited.  On failure no job is held. */
+static int
+qemuDomainObjBeginJobActive(virDomainObj *vm, qemuDomainJob job)
+{
+    if (qemuDomainObjBeginJob(vm, job) < 0)
+        return -1;
+    if (virDomainObjCheckActive(vm) < 0) {
+        qemuDomainObjEndJob(vm);
+        return -1;
+    }
+    return 0;
+}
+
+/* vm locked; the start job held. */
+static int
+qemuDomainStartLocked(virConnectPtr conn, virDomainObj *vm, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    unsigned int startFlags = 0;
+
+    if (vm->hasManagedSave) {
+        g_autofree char *path = qemuDomainManagedSavePath(driver, vm);
+
+        if (!(flags & VIR_DOMAIN_START_FORCE_BOOT)) {
+            virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                           _("domain '%s' has a managed save image, and restoring it is not implemented yet; use --force-boot to discard it"),
+                           vm->def->name);
+            return -1;
+        }
+        if (unlink(path) < 0 && errno != ENOENT) {
+            virReportSystemError(errno, _("cannot remove managed save image '%s'"), path);
+            return -1;
+        }
+        vm->hasManagedSave = false;
+    }
+
+    if (flags & VIR_DOMAIN_START_PAUSED)
+        startFlags |= QEMU_PROCESS_START_PAUSED;
+    if (flags & VIR_DOMAIN_START_AUTODESTROY)
+        startFlags |= QEMU_PROCESS_START_AUTODESTROY;
+
+    if (qemuProcessStart(conn, driver, vm, QEMU_ASYNC_JOB_START, startFlags) < 0)
+        return -1;
+
+    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                             VIR_DOMAIN_EVENT_STARTED,
+                             VIR_DOMAIN_EVENT_STARTED_BOOTED));
+    if (flags & VIR_DOMAIN_START_PAUSED)
+        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                                 VIR_DOMAIN_EVENT_SUSPENDED,
+                                 VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
+    return 0;
+}
+
+static int
+qemuDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_START_PAUSED |
+                  VIR_DOMAIN_START_AUTODESTROY |
+                  VIR_DOMAIN_START_BYPASS_CACHE |
+                  VIR_DOMAIN_START_FORCE_BOOT, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainCreateWithFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_START,
+                                   VIR_DOMAIN_JOB_OPERATION_START, flags) < 0)
+        goto cleanup;
+    if (virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("domain is already running"));
+    } else if (qemuDomainStartLocked(dom->conn, vm, flags) == 0) {
+        dom->id = vm->def->id;
+        ret = 0;
+    }
+    qemuDomainObjEndAsyncJob(vm);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainCreate(virDomainPtr dom)
+{
+    return qemuDomainCreateWithFlags(dom, 0);
+}
+
+static virDomainPtr
+qemuDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    g_autoptr(virDomainDef) def = NULL;
+    virDomainObj *vm = NULL;
+    virDomainPtr dom = NULL;
+    unsigned int parseFlags = VIR_DOMAIN_DEF_PARSE_INACTIVE;
+
+    virCheckFlags(VIR_DOMAIN_START_PAUSED |
+                  VIR_DOMAIN_START_AUTODESTROY |
+                  VIR_DOMAIN_START_BYPASS_CACHE |
+                  VIR_DOMAIN_START_VALIDATE, NULL);
+
+    if (flags & VIR_DOMAIN_START_VALIDATE)
+        parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
+    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
+        return NULL;
+    if (virDomainCreateXMLEnsureACL(conn, def) < 0)
+        return NULL;
+
+    if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
+                                   VIR_DOMAIN_OBJ_LIST_ADD_LIVE |
+                                   VIR_DOMAIN_OBJ_LIST_ADD_CHECK_LIVE, NULL)))
+        return NULL;
+
+    if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_START,
+                                   VIR_DOMAIN_JOB_OPERATION_START, flags) < 0) {
+        if (!vm->persistent && !virDomainObjIsActive(vm))
+            virDomainObjListRemove(driver->domains, vm);
+        goto cleanup;
+    }
+    if (qemuDomainStartLocked(conn, vm, flags & ~VIR_DOMAIN_START_VALIDATE) == 0)
+        dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    qemuDomainObjEndAsyncJob(vm);
+    if (!dom && !vm->persistent)
+        virDomainObjListRemove(driver->domains, vm);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+/* Destroy never waits for a stuck job: QEMU is killed first (its monitor
+ * then fails every waiter), and only then the destroy job is taken. */
+static int
+qemuDomainDestroyFlags(virDomainPtr dom, unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_DESTROY_GRACEFUL, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainDestroyFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto cleanup;
+
+    priv->beingDestroyed = true;
+    if (qemuProcessKill(driver, vm, (flags & VIR_DOMAIN_DESTROY_GRACEFUL) ?
+                        0 : QEMU_PROCESS_KILL_FORCE) < 0) {
+        priv->beingDestroyed = false;
+        goto cleanup;
+    }
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) < 0)
+        goto cleanup;
+    if (virDomainObjIsActive(vm)) {
+        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                                 VIR_DOMAIN_EVENT_STOPPED,
+                                 VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+    }
+    priv->beingDestroyed = false;
+    qemuDomainObjEndJob(vm);
+    if (!vm->persistent)
+        virDomainObjListRemove(driver->domains, vm);
+    ret = 0;
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainDestroy(virDomainPtr dom)
+{
+    return qemuDomainDestroyFlags(dom, 0);
+}
+
+/* Powerdown or reboot through ACPI.  @reboot: QEMU stays up (-no-shutdown)
+ * and is reset when the guest has powered off. */
+static int
+qemuDomainPowerdown(virDomainPtr dom, bool reboot, unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+    int rc;
+
+    if (flags & ~(VIR_DOMAIN_SHUTDOWN_DEFAULT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                       _("only the ACPI power button is supported as shutdown/reboot mode"));
+        return -1;
+    }
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if ((reboot ? virDomainRebootEnsureACL(dom->conn, vm->def, flags)
+                : virDomainShutdownFlagsEnsureACL(dom->conn, vm->def, flags)) < 0)
+        goto cleanup;
+
+    if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_MODIFY) < 0)
+        goto cleanup;
+    priv->fakeReboot = reboot;
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONSystemPowerdown(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    qemuDomainObjSaveStatus(qemu_driver, vm);
+    ret = 0;
+
+ endjob:
+    if (ret < 0)
+        priv->fakeReboot = false;
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainShutdownFlags(virDomainPtr dom, unsigned int flags)
+{
+    return qemuDomainPowerdown(dom, false, flags);
+}
+
+static int
+qemuDomainShutdown(virDomainPtr dom)
+{
+    return qemuDomainPowerdown(dom, false, 0);
+}
+
+static int
+qemuDomainReboot(virDomainPtr dom, unsigned int flags)
+{
+    return qemuDomainPowerdown(dom, true, flags);
+}
+
+static int
+qemuDomainReset(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainResetEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_MODIFY) < 0)
+        goto cleanup;
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONSystemReset(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    ret = 0;
+ endjob:
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainSuspend(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+    int rc;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainSuspendEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_SUSPEND) < 0)
+        goto cleanup;
+
+    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) {
+        ret = 0;      /* already paused: nothing to do, as libvirt */
+        goto endjob;
+    }
+    priv->pausedReason = VIR_DOMAIN_PAUSED_USER;
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONStopCPUs(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    /* the STOP event may have been handled already */
+    if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
+        priv->pausedReason = 0;
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                                 VIR_DOMAIN_EVENT_SUSPENDED,
+                                 VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
+    }
+    qemuDomainObjSaveStatus(qemu_driver, vm);
+    ret = 0;
+ endjob:
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainResume(virDomainPtr dom)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+    int rc;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainResumeEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_RUNNING) {
+        ret = 0;
+        goto endjob;
+    }
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONStartCPUs(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING) {
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+                                 VIR_DOMAIN_EVENT_RESUMED,
+                                 VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
+    }
+    qemuDomainObjSaveStatus(qemu_driver, vm);
+    ret = 0;
+ endjob:
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Jobs                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* Job information is read under the domain lock only: no job, no wait. */
+static int
+qemuDomainGetJobStats(virDomainPtr dom, int *type, virTypedParameterPtr *params,
+                      int *nparams, unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainJobInfo info = { 0 };
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_JOB_STATS_COMPLETED |
+                  VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetJobStatsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainJobGetInfo(vm, !!(flags & VIR_DOMAIN_JOB_STATS_COMPLETED), &info) < 0)
+        goto cleanup;
+    if (qemuDomainJobInfoToParams(&info, type, params, nparams) < 0)
+        goto cleanup;
+    if ((flags & VIR_DOMAIN_JOB_STATS_COMPLETED) &&
+        !(flags & VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED))
+        qemuDomainJobClearCompleted(vm);
+    ret = 0;
+ cleanup:
+    qemuDomainJobInfoClear(&info);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainGetJobInfo(virDomainPtr dom, virDomainJobInfoPtr out)
+{
+    virDomainObj *vm;
+    qemuDomainJobInfo info = { 0 };
+    int ret = -1;
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetJobInfoEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainJobGetInfo(vm, false, &info) < 0)
+        goto cleanup;
+    qemuDomainJobInfoToInfo(&info, out);
+    ret = 0;
+ cleanup:
+    qemuDomainJobInfoClear(&info);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainAbortJobFlags(virDomainPtr dom, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainAbortJobFlagsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_ABORT) < 0)
+        goto cleanup;
+    ret = qemuDomainObjAbortAsyncJob(vm);
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainAbortJob(virDomainPtr dom)
+{
+    return qemuDomainAbortJobFlags(dom, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* QEMU's own monitor, for virsh qemu-monitor-command and -event          */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuDomainQemuMonitorCommand(virDomainPtr dom, const char *cmd,
+                             char **result, unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+    int rc;
+
+    virCheckFlags(VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainQemuMonitorCommandEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_MODIFY) < 0)
+        goto cleanup;
+
+    virDomainObjTaint(vm, VIR_DOMAIN_TAINT_CUSTOM_MONITOR);
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    if (flags & VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+        rc = qemuMonitorJSONHumanCommand(priv->mon, cmd, result);
+    else
+        rc = qemuMonitorJSONArbitraryCommand(priv->mon, cmd, result);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    ret = 0;
+ endjob:
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuConnectDomainQemuMonitorEventRegister(virConnectPtr conn,
+                                          virDomainPtr dom,
+                                          const char *event,
+                                          virConnectDomainQemuMonitorEventCallback callback,
+                                          void *opaque,
+                                          virFreeCallback freecb,
+                                          unsigned int flags)
+{
+    int ret = -1;
+
+    if (virConnectDomainQemuMonitorEventRegisterEnsureACL(conn) < 0)
+        return -1;
+    if (virDomainQemuMonitorEventStateRegisterID(conn, qemu_driver->domainEventState,
+                                                 dom, event, callback, opaque,
+                                                 freecb, flags, &ret) < 0)
+        ret = -1;
+    return ret;
+}
+
+static int
+qemuConnectDomainQemuMonitorEventDeregister(virConnectPtr conn, int callbackID)
+{
+    if (virConnectDomainQemuMonitorEventDeregisterEnsureACL(conn) < 0)
+        return -1;
+    if (virObjectEventStateDeregisterID(conn, qemu_driver->domainEventState,
+                                        callbackID, true) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Events                                                                 */
 /* ---------------------------------------------------------------------- */
 
@@ -1144,6 +1686,24 @@ static virHypervisorDriver qemuHypervisorDriver = {
     .domainGetMaxMemory = qemuDomainGetMaxMemory,
     .domainHasManagedSaveImage = qemuDomainHasManagedSaveImage,
     .domainGetSecurityLabel = qemuDomainGetSecurityLabel,
+    .domainCreate = qemuDomainCreate,
+    .domainCreateWithFlags = qemuDomainCreateWithFlags,
+    .domainCreateXML = qemuDomainCreateXML,
+    .domainDestroy = qemuDomainDestroy,
+    .domainDestroyFlags = qemuDomainDestroyFlags,
+    .domainShutdown = qemuDomainShutdown,
+    .domainShutdownFlags = qemuDomainShutdownFlags,
+    .domainReboot = qemuDomainReboot,
+    .domainReset = qemuDomainReset,
+    .domainSuspend = qemuDomainSuspend,
+    .domainResume = qemuDomainResume,
+    .domainGetJobInfo = qemuDomainGetJobInfo,
+    .domainGetJobStats = qemuDomainGetJobStats,
+    .domainAbortJob = qemuDomainAbortJob,
+    .domainAbortJobFlags = qemuDomainAbortJobFlags,
+    .domainQemuMonitorCommand = qemuDomainQemuMonitorCommand,
+    .connectDomainQemuMonitorEventRegister = qemuConnectDomainQemuMonitorEventRegister,
+    .connectDomainQemuMonitorEventDeregister = qemuConnectDomainQemuMonitorEventDeregister,
 };
 
 static virConnectDriver qemuConnectDriver = {

@@ -152,7 +152,8 @@ struct _qemuMonitorCallbacks {
  * was given) and watches it in the libvirt event loop.  @cb must outlive
  * the monitor; @opaque is passed to every callback.  Returns a monitor
  * with one reference, owned by the caller and released by qemuMonitorClose.
- * On failure @fd is left open and NULL returned.
+ * On failure @fd is left open, no callback (not even destroy) is called
+ * and NULL is returned.
  * Does not block: call qemuMonitorNegotiate before any command.
  */
 qemuMonitor *qemuMonitorOpen(int fd,

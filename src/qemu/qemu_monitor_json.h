@@ -167,3 +167,24 @@ int qemuMonitorJSONHumanCommand(qemuMonitor *mon,
 int qemuMonitorJSONArbitraryCommand(qemuMonitor *mon,
                                     const char *cmdstr,
                                     char **reply);
+
+/*
+ * Reply parsers, separated from the round trip so the fuzzer and the tests
+ * can feed them any reply object.  @reply is the whole reply; they check
+ * for "error" themselves.
+ */
+int qemuMonitorJSONParseQueryStatusReply(tdmJSONValue *reply,
+                                         bool *running, int *status);
+int qemuMonitorJSONParseBalloonReply(tdmJSONValue *reply,
+                                     unsigned long long *currmem);
+int qemuMonitorJSONParseCPUsFastReply(tdmJSONValue *reply,
+                                      qemuMonitorCPUInfo **cpus,
+                                      size_t *ncpus);
+int qemuMonitorJSONParseBlockStatsReply(tdmJSONValue *reply,
+                                        qemuMonitorBlockStats **stats,
+                                        size_t *nstats);
+int qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
+                                        qemuMonitorBlockInfo **info,
+                                        size_t *ninfo);
+int qemuMonitorJSONParseQueryMigrateReply(tdmJSONValue *reply,
+                                          qemuMonitorMigrationStats *stats);

@@ -43,6 +43,9 @@
 
 VIR_LOG_INIT("qemu.qemu_process");
 
+/* TEMPORARY until qemu_command.c lands in the build */
+#pragma weak qemuBuildCommandLine
+
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 /* ---------------------------------------------------------------------- */
@@ -900,6 +903,11 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     opts.vncListen = driver->config->vncListen;
     opts.spiceListen = driver->config->spiceListen;
     opts.kvm = vm->def->virtType == VIR_DOMAIN_VIRT_KVM;
+    if (!qemuBuildCommandLine) {
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                       _("no command line builder yet"));
+        goto cleanup;
+    }
     if (!(argv = qemuBuildCommandLine(vm->def, qcaps, &opts)))
         goto cleanup;
 

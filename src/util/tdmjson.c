@@ -1309,7 +1309,7 @@ tdmJSONValueGenerate(const tdmJSONValue *value, yajl_gen gen, size_t depth)
             goto error;
         break;
     case TDM_JSON_TYPE_NUMBER: {
-        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        char buf[G_ASCII_DTOSTR_BUF_SIZE] = "";
 
         switch (value->data.number.kind) {
         case TDM_JSON_NUMBER_LLONG:
@@ -1324,8 +1324,11 @@ tdmJSONValueGenerate(const tdmJSONValue *value, yajl_gen gen, size_t depth)
                                _("cannot format a non-finite number as JSON"));
                 return -1;
             }
-            /* locale independent, shortest round-trip form */
+            /* locale independent, shortest round-trip form; keep it a
+             * floating point number when read back ("1" -> "1.0") */
             g_ascii_dtostr(buf, sizeof(buf), value->data.number.v.d);
+            if (!strpbrk(buf, ".eE") && strlen(buf) + 2 < sizeof(buf))
+                g_strlcat(buf, ".0", sizeof(buf));
             break;
         }
         if (yajl_gen_number(gen, buf, strlen(buf)) != yajl_gen_status_ok)

@@ -1,0 +1,746 @@
+/*
+ * qemu_monitor_json.c: QMP command builders and reply parsers
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <config.h>
+
+#include "qemu_monitor_json.h"
+#include "virerror.h"
+#include "virlog.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_monitor_json");
+
+static const char *const qemuMonitorVMStatusNames[] = {
+    "debug", "inmigrate", "internal-error", "io-error", "paused",
+    "postmigrate", "prelaunch", "finish-migrate", "restore-vm",
+    "running", "save-vm", "shutdown", "suspended", "watchdog",
+    "guest-panicked", "colo",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(qemuMonitorVMStatusNames) == QEMU_MONITOR_VM_STATUS_LAST);
+
+/* Paused reason per run state, same order as qemuMonitorVMStatus. */
+static const int qemuMonitorVMStatusPausedReasons[] = {
+    VIR_DOMAIN_PAUSED_UNKNOWN,        /* debug */
+    VIR_DOMAIN_PAUSED_MIGRATION,      /* inmigrate */
+    VIR_DOMAIN_PAUSED_UNKNOWN,        /* internal-error */
+    VIR_DOMAIN_PAUSED_IOERROR,        /* io-error */
+    VIR_DOMAIN_PAUSED_USER,           /* paused */
+    VIR_DOMAIN_PAUSED_MIGRATION,      /* postmigrate */
+    VIR_DOMAIN_PAUSED_STARTING_UP,    /* prelaunch */
+    VIR_DOMAIN_PAUSED_MIGRATION,      /* finish-migrate */
+    VIR_DOMAIN_PAUSED_FROM_SNAPSHOT,  /* restore-vm */
+    VIR_DOMAIN_PAUSED_UNKNOWN,        /* running */
+    VIR_DOMAIN_PAUSED_SNAPSHOT,       /* save-vm */
+    VIR_DOMAIN_PAUSED_SHUTTING_DOWN,  /* shutdown */
+    VIR_DOMAIN_PAUSED_UNKNOWN,        /* suspended */
+    VIR_DOMAIN_PAUSED_WATCHDOG,       /* watchdog */
+    VIR_DOMAIN_PAUSED_CRASHED,        /* guest-panicked */
+    VIR_DOMAIN_PAUSED_UNKNOWN,        /* colo */
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(qemuMonitorVMStatusPausedReasons) ==
+                QEMU_MONITOR_VM_STATUS_LAST);
+
+
+const char *
+qemuMonitorVMStatusTypeToString(int type)
+{
+    if (type < 0 || type >= QEMU_MONITOR_VM_STATUS_LAST)
+        return NULL;
+    return qemuMonitorVMStatusNames[type];
+}
+
+
+int
+qemuMonitorVMStatusTypeFromString(const char *str)
+{
+    size_t i;
+
+    if (!str)
+        return -1;
+    for (i = 0; i < QEMU_MONITOR_VM_STATUS_LAST; i++) {
+        if (STREQ(qemuMonitorVMStatusNames[i], str))
+            return i;
+    }
+    return -1;
+}
+
+
+int
+qemuMonitorVMStatusToPausedReason(int status)
+{
+    if (status < 0 || status >= QEMU_MONITOR_VM_STATUS_LAST)
+        return VIR_DOMAIN_PAUSED_UNKNOWN;
+    return qemuMonitorVMStatusPausedReasons[status];
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Sends @cmd and checks the reply for an error; *@reply may be NULL. */
+static int
+qemuMonitorJSONCommand(qemuMonitor *mon,
+                       tdmJSONValue **cmd,
+                       qemuMonitorCommandClass cmdClass,
+                       tdmJSONValue **reply)
+{
+    g_autoptr(tdmJSONValue) rep = NULL;
+    g_autofree char *cmdname = NULL;
+
+    if (!*cmd)
+        return -1;
+    cmdname = g_strdup(tdmJSONValueObjectGetString(*cmd, "execute"));
+
+    if (qemuMonitorSendCommand(mon, cmd, cmdClass, &rep) < 0)
+        return -1;
+    if (qemuMonitorReplyCheckError(cmdname, rep) < 0)
+        return -1;
+    if (reply)
+        *reply = g_steal_pointer(&rep);
+    return 0;
+}
+
+
+/* A command with no arguments whose "return" is not interesting. */
+static int
+qemuMonitorJSONSimpleCommand(qemuMonitor *mon,
+                             const char *cmdname,
+                             qemuMonitorCommandClass cmdClass)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild(cmdname, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, cmdClass, NULL);
+}
+
+
+/* The "return" member of @reply with the wanted type, or an error. */
+static tdmJSONValue *
+qemuMonitorJSONGetReturn(tdmJSONValue *reply,
+                         const char *cmdname,
+                         tdmJSONType type)
+{
+    tdmJSONValue *ret;
+
+    if (qemuMonitorReplyCheckError(cmdname, reply) < 0)
+        return NULL;
+
+    if (!(ret = tdmJSONValueObjectGetByType(reply, "return", type))) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("reply to QEMU command '%s' is not an %s"),
+                       cmdname, tdmJSONTypeToString(type));
+        return NULL;
+    }
+    return ret;
+}
+
+
+static void
+qemuMonitorJSONMissing(const char *cmdname, const char *field)
+{
+    virReportError(VIR_ERR_INTERNAL_ERROR,
+                   _("reply to QEMU command '%s' lacks a valid '%s'"),
+                   cmdname, field);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                            */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONSetCapabilities(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "qmp_capabilities",
+                                        QEMU_MONITOR_CMD_CLASS_QUERY);
+}
+
+
+int
+qemuMonitorJSONParseQueryStatusReply(tdmJSONValue *reply,
+                                     bool *running, int *status)
+{
+    tdmJSONValue *ret;
+    const char *str;
+    int st;
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-status", TDM_JSON_TYPE_OBJECT)))
+        return -1;
+
+    if (tdmJSONValueObjectGetBoolean(ret, "running", running) < 0) {
+        qemuMonitorJSONMissing("query-status", "running");
+        return -1;
+    }
+
+    str = tdmJSONValueObjectGetString(ret, "status");
+    if ((st = qemuMonitorVMStatusTypeFromString(str)) < 0) {
+        VIR_DEBUG("unknown QEMU run state '%s'", NULLSTR(str));
+        st = *running ? QEMU_MONITOR_VM_STATUS_RUNNING : QEMU_MONITOR_VM_STATUS_PAUSED;
+    }
+    if (status)
+        *status = st;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryStatus(qemuMonitor *mon, bool *running, int *status)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-status", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryStatusReply(reply, running, status);
+}
+
+
+int
+qemuMonitorJSONStartCPUs(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "cont", QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONStopCPUs(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "stop", QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONSystemPowerdown(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "system_powerdown",
+                                        QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONSystemReset(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "system_reset",
+                                        QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONQuit(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "quit", QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONParseBalloonReply(tdmJSONValue *reply,
+                                 unsigned long long *currmem)
+{
+    tdmJSONValue *ret;
+    unsigned long long actual;
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-balloon", TDM_JSON_TYPE_OBJECT)))
+        return -1;
+
+    if (tdmJSONValueObjectGetNumberULLong(ret, "actual", &actual) < 0) {
+        qemuMonitorJSONMissing("query-balloon", "actual");
+        return -1;
+    }
+    *currmem = actual / 1024;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONGetBalloonInfo(qemuMonitor *mon, unsigned long long *currmem)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-balloon", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseBalloonReply(reply, currmem);
+}
+
+
+int
+qemuMonitorJSONSetBalloon(qemuMonitor *mon, unsigned long long newmem)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (newmem > ULLONG_MAX / 1024) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("balloon size %llu KiB is too large"), newmem);
+        return -1;
+    }
+    cmd = tdmJSONCommandBuild("balloon", "U:value", newmem * 1024, NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+void
+qemuMonitorCPUInfoFree(qemuMonitorCPUInfo *cpus, size_t ncpus)
+{
+    size_t i;
+
+    if (!cpus)
+        return;
+    for (i = 0; i < ncpus; i++) {
+        g_free(cpus[i].qomPath);
+        g_free(cpus[i].target);
+    }
+    g_free(cpus);
+}
+
+
+int
+qemuMonitorJSONParseCPUsFastReply(tdmJSONValue *reply,
+                                  qemuMonitorCPUInfo **cpus,
+                                  size_t *ncpus)
+{
+    tdmJSONValue *ret;
+    qemuMonitorCPUInfo *list = NULL;
+    size_t n;
+    size_t i;
+
+    *cpus = NULL;
+    *ncpus = 0;
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-cpus-fast", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+
+    n = tdmJSONValueArraySize(ret);
+    list = g_new0(qemuMonitorCPUInfo, n);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        tdmJSONValue *props;
+        qemuMonitorCPUInfo *cpu = list + i;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            tdmJSONValueObjectGetNumberInt(entry, "cpu-index", &cpu->cpuIndex) < 0 ||
+            tdmJSONValueObjectGetNumberLLong(entry, "thread-id", &cpu->threadId) < 0) {
+            qemuMonitorJSONMissing("query-cpus-fast", "cpu-index/thread-id");
+            qemuMonitorCPUInfoFree(list, n);
+            return -1;
+        }
+        cpu->qomPath = g_strdup(tdmJSONValueObjectGetString(entry, "qom-path"));
+        cpu->target = g_strdup(tdmJSONValueObjectGetString(entry, "target"));
+        cpu->socketId = cpu->coreId = cpu->threadIdInCore = cpu->nodeId = -1;
+        if ((props = tdmJSONValueObjectGetObject(entry, "props"))) {
+            ignore_value(tdmJSONValueObjectGetNumberInt(props, "socket-id", &cpu->socketId));
+            ignore_value(tdmJSONValueObjectGetNumberInt(props, "core-id", &cpu->coreId));
+            ignore_value(tdmJSONValueObjectGetNumberInt(props, "thread-id",
+                                                        &cpu->threadIdInCore));
+            ignore_value(tdmJSONValueObjectGetNumberInt(props, "node-id", &cpu->nodeId));
+        }
+    }
+
+    *cpus = list;
+    *ncpus = n;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryCPUsFast(qemuMonitor *mon,
+                             qemuMonitorCPUInfo **cpus,
+                             size_t *ncpus)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-cpus-fast", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *cpus = NULL;
+    *ncpus = 0;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseCPUsFastReply(reply, cpus, ncpus);
+}
+
+
+void
+qemuMonitorBlockStatsFree(qemuMonitorBlockStats *stats, size_t nstats)
+{
+    size_t i;
+
+    if (!stats)
+        return;
+    for (i = 0; i < nstats; i++) {
+        g_free(stats[i].device);
+        g_free(stats[i].qdev);
+        g_free(stats[i].nodeName);
+    }
+    g_free(stats);
+}
+
+
+int
+qemuMonitorJSONParseBlockStatsReply(tdmJSONValue *reply,
+                                    qemuMonitorBlockStats **stats,
+                                    size_t *nstats)
+{
+    tdmJSONValue *ret;
+    qemuMonitorBlockStats *list;
+    size_t n;
+    size_t i;
+
+    *stats = NULL;
+    *nstats = 0;
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-blockstats", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+
+    n = tdmJSONValueArraySize(ret);
+    list = g_new0(qemuMonitorBlockStats, n);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        tdmJSONValue *st;
+        qemuMonitorBlockStats *bs = list + i;
+        struct {
+            const char *name;
+            unsigned long long *field;
+        } fields[] = {
+            { "rd_operations", &bs->rdReq },
+            { "rd_bytes", &bs->rdBytes },
+            { "wr_operations", &bs->wrReq },
+            { "wr_bytes", &bs->wrBytes },
+            { "flush_operations", &bs->flushReq },
+            { "rd_total_time_ns", &bs->rdTotalTimeNs },
+            { "wr_total_time_ns", &bs->wrTotalTimeNs },
+            { "flush_total_time_ns", &bs->flushTotalTimeNs },
+            { "wr_highest_offset", &bs->wrHighestOffset },
+        };
+        size_t j;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            !(st = tdmJSONValueObjectGetObject(entry, "stats"))) {
+            qemuMonitorJSONMissing("query-blockstats", "stats");
+            qemuMonitorBlockStatsFree(list, n);
+            return -1;
+        }
+        bs->device = g_strdup(tdmJSONValueObjectGetString(entry, "device"));
+        bs->qdev = g_strdup(tdmJSONValueObjectGetString(entry, "qdev"));
+        bs->nodeName = g_strdup(tdmJSONValueObjectGetString(entry, "node-name"));
+        for (j = 0; j < G_N_ELEMENTS(fields); j++)
+            ignore_value(tdmJSONValueObjectGetNumberULLong(st, fields[j].name,
+                                                           fields[j].field));
+    }
+
+    *stats = list;
+    *nstats = n;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONGetBlockStats(qemuMonitor *mon,
+                             qemuMonitorBlockStats **stats,
+                             size_t *nstats)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-blockstats", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *stats = NULL;
+    *nstats = 0;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseBlockStatsReply(reply, stats, nstats);
+}
+
+
+void
+qemuMonitorBlockInfoFree(qemuMonitorBlockInfo *info, size_t ninfo)
+{
+    size_t i;
+
+    if (!info)
+        return;
+    for (i = 0; i < ninfo; i++) {
+        g_free(info[i].device);
+        g_free(info[i].qdev);
+        g_free(info[i].ioStatus);
+        g_free(info[i].file);
+        g_free(info[i].nodeName);
+        g_free(info[i].format);
+    }
+    g_free(info);
+}
+
+
+int
+qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
+                                    qemuMonitorBlockInfo **info,
+                                    size_t *ninfo)
+{
+    tdmJSONValue *ret;
+    qemuMonitorBlockInfo *list;
+    size_t n;
+    size_t i;
+
+    *info = NULL;
+    *ninfo = 0;
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-block", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+
+    n = tdmJSONValueArraySize(ret);
+    list = g_new0(qemuMonitorBlockInfo, n);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        tdmJSONValue *inserted;
+        qemuMonitorBlockInfo *bi = list + i;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            tdmJSONValueObjectGetBoolean(entry, "removable", &bi->removable) < 0 ||
+            tdmJSONValueObjectGetBoolean(entry, "locked", &bi->locked) < 0) {
+            qemuMonitorJSONMissing("query-block", "removable/locked");
+            qemuMonitorBlockInfoFree(list, n);
+            return -1;
+        }
+        bi->device = g_strdup(tdmJSONValueObjectGetString(entry, "device"));
+        bi->qdev = g_strdup(tdmJSONValueObjectGetString(entry, "qdev"));
+        bi->ioStatus = g_strdup(tdmJSONValueObjectGetString(entry, "io-status"));
+        ignore_value(tdmJSONValueObjectGetBoolean(entry, "tray_open", &bi->trayOpen));
+        if ((inserted = tdmJSONValueObjectGetObject(entry, "inserted"))) {
+            bi->inserted = true;
+            bi->file = g_strdup(tdmJSONValueObjectGetString(inserted, "file"));
+            bi->nodeName = g_strdup(tdmJSONValueObjectGetString(inserted, "node-name"));
+            bi->format = g_strdup(tdmJSONValueObjectGetString(inserted, "drv"));
+            ignore_value(tdmJSONValueObjectGetBoolean(inserted, "ro", &bi->readonly));
+        }
+    }
+
+    *info = list;
+    *ninfo = n;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryBlock(qemuMonitor *mon,
+                          qemuMonitorBlockInfo **info,
+                          size_t *ninfo)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-block", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *info = NULL;
+    *ninfo = 0;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryBlockReply(reply, info, ninfo);
+}
+
+
+void
+qemuMonitorMigrationStatsClear(qemuMonitorMigrationStats *stats)
+{
+    if (!stats)
+        return;
+    g_free(stats->errorDesc);
+    memset(stats, 0, sizeof(*stats));
+}
+
+
+int
+qemuMonitorJSONParseQueryMigrateReply(tdmJSONValue *reply,
+                                      qemuMonitorMigrationStats *stats)
+{
+    tdmJSONValue *ret;
+    tdmJSONValue *ram;
+    tdmJSONValue *disk;
+    const char *status;
+
+    memset(stats, 0, sizeof(*stats));
+
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-migrate", TDM_JSON_TYPE_OBJECT)))
+        return -1;
+
+    /* before any migration QEMU answers {} */
+    status = tdmJSONValueObjectGetString(ret, "status");
+    if (!status) {
+        stats->status = QEMU_MONITOR_MIGRATION_STATUS_INACTIVE;
+        return 0;
+    }
+    if ((stats->status = qemuMonitorMigrationStatusTypeFromString(status)) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("unknown migration status '%s' from QEMU"), status);
+        stats->status = QEMU_MONITOR_MIGRATION_STATUS_INACTIVE;
+        return -1;
+    }
+
+    stats->errorDesc = g_strdup(tdmJSONValueObjectGetString(ret, "error-desc"));
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "total-time", &stats->totalTime));
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "setup-time", &stats->setupTime));
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "downtime", &stats->downtime));
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "expected-downtime",
+                                                   &stats->expectedDowntime));
+
+    if ((ram = tdmJSONValueObjectGetObject(ret, "ram"))) {
+        stats->haveRam = true;
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "transferred",
+                                                       &stats->ramTransferred));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "remaining",
+                                                       &stats->ramRemaining));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "total", &stats->ramTotal));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "duplicate",
+                                                       &stats->ramDuplicate));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "normal", &stats->ramNormal));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "normal-bytes",
+                                                       &stats->ramNormalBytes));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "dirty-pages-rate",
+                                                       &stats->ramDirtyRate));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "dirty-sync-count",
+                                                       &stats->ramIteration));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "postcopy-requests",
+                                                       &stats->ramPostcopyReqs));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(ram, "page-size",
+                                                       &stats->ramPageSize));
+        ignore_value(tdmJSONValueObjectGetNumberDouble(ram, "mbps", &stats->ramMbps));
+    }
+
+    if ((disk = tdmJSONValueObjectGetObject(ret, "disk"))) {
+        stats->haveDisk = true;
+        ignore_value(tdmJSONValueObjectGetNumberULLong(disk, "transferred",
+                                                       &stats->diskTransferred));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(disk, "remaining",
+                                                       &stats->diskRemaining));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(disk, "total", &stats->diskTotal));
+    }
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryMigrate(qemuMonitor *mon, qemuMonitorMigrationStats *stats)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-migrate", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    memset(stats, 0, sizeof(*stats));
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryMigrateReply(reply, stats);
+}
+
+
+int
+qemuMonitorJSONMigrate(qemuMonitor *mon, const char *uri, bool resume)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (!uri) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s", _("missing migration URI"));
+        return -1;
+    }
+    cmd = tdmJSONCommandBuild("migrate", "s:uri", uri, "B:resume", resume, NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONMigrateCancel(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "migrate_cancel",
+                                        QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONSetMigrationParams(qemuMonitor *mon, tdmJSONValue **params)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("migrate-set-parameters",
+                                                          params);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONGetMigrationParams(qemuMonitor *mon, tdmJSONValue **params)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-migrate-parameters", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *params = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    if (!qemuMonitorJSONGetReturn(reply, "query-migrate-parameters", TDM_JSON_TYPE_OBJECT))
+        return -1;
+    *params = tdmJSONValueObjectSteal(reply, "return");
+    return 0;
+}
+
+
+int
+qemuMonitorJSONHumanCommand(qemuMonitor *mon,
+                            const char *cmdline,
+                            char **reply)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) rep = NULL;
+    tdmJSONValue *ret;
+
+    *reply = NULL;
+    if (!(cmd = tdmJSONCommandBuild("human-monitor-command",
+                                    "s:command-line", cmdline, NULL)))
+        return -1;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_LONG, &rep) < 0)
+        return -1;
+    if (!(ret = qemuMonitorJSONGetReturn(rep, "human-monitor-command",
+                                         TDM_JSON_TYPE_STRING)))
+        return -1;
+    *reply = g_strdup(tdmJSONValueGetString(ret));
+    return 0;
+}
+
+
+int
+qemuMonitorJSONArbitraryCommand(qemuMonitor *mon,
+                                const char *cmdstr,
+                                char **reply)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) rep = NULL;
+    g_autoptr(tdmJSONValue) userId = NULL;
+    const char *cmdname;
+    qemuMonitorCommandClass cmdClass = QEMU_MONITOR_CMD_CLASS_LONG;
+
+    *reply = NULL;
+
+    if (!(cmd = tdmJSONValueFromString(cmdstr)))
+        return -1;
+    if (tdmJSONValueGetType(cmd) != TDM_JSON_TYPE_OBJECT ||
+        !(cmdname = tdmJSONValueObjectGetString(cmd, "execute"))) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("a QMP command must be a JSON object with an 'execute' member"));
+        return -1;
+    }
+    if (STREQ(cmdname, "qmp_capabilities")) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("QMP capabilities are already negotiated"));
+        return -1;
+    }
+    if (tdmJSONValueObjectHasKey(cmd, "arguments") &&
+        !tdmJSONValueObjectGetObject(cmd, "arguments")) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("QMP command 'arguments' must be a JSON object"));
+        return -1;
+    }
+
+    /* the monitor owns the "id"; give the caller's back in the reply */
+    userId = tdmJSONValueObjectSteal(cmd, "id");
+
+    if (qemuMonitorSendCommand(mon, &cmd, cmdClass, &rep) < 0)
+        return -1;
+
+    ignore_value(tdmJSONValueObjectRemove(rep, "id"));
+    if (userId && tdmJSONValueObjectSet(rep, "id", &userId) < 0)
+        return -1;
+
+    if (!(*reply = tdmJSONValueToString(rep, false)))
+        return -1;
+    return 0;
+}
