@@ -8,6 +8,7 @@
 #include "qemu_domain.h"
 #include "qemu_conf.h"
 #include "qemu_validate.h"
+#include "qemu_domain_address.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virfile.h"
@@ -42,6 +43,7 @@ qemuDomainObjPrivateFree(void *data)
     g_free(priv->pidfile);
     g_free(priv->monitorPath);
     g_free(priv->logPath);
+    g_free(priv->vcpuTids);
     if (priv->pidfd >= 0)
         VIR_FORCE_CLOSE(priv->pidfd);
     qemuDomainJobObjClear(&priv->job);
@@ -163,6 +165,23 @@ qemuDomainDefPostParse(virDomainDef *def,
     return 0;
 }
 
+/* Every device gets its PCI slot, drive address and alias when defined, so
+ * they are saved with the definition and stay stable across starts and
+ * migrations. */
+static int
+qemuDomainDefAssignAddresses(virDomainDef *def,
+                             unsigned int parseFlags G_GNUC_UNUSED,
+                             void *opaque,
+                             void *parseOpaque G_GNUC_UNUSED)
+{
+    virQEMUDriver *driver = opaque;
+    g_autoptr(qemuCaps) qcaps = NULL;
+
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, def->emulator)))
+        return -1;
+    return qemuDomainAssignAddresses(def, qcaps);
+}
+
 static int
 qemuDomainDefValidate(const virDomainDef *def, void *opaque, void *parseOpaque G_GNUC_UNUSED)
 {
@@ -186,6 +205,7 @@ qemuDomainDeviceDefValidate(const virDomainDeviceDef *dev,
 virDomainDefParserConfig qemuDomainDefParserConfig = {
     .domainPostParseBasicCallback = qemuDomainDefPostParseBasic,
     .domainPostParseCallback = qemuDomainDefPostParse,
+    .assignAddressesCallback = qemuDomainDefAssignAddresses,
     .domainValidateCallback = qemuDomainDefValidate,
     .deviceValidateCallback = qemuDomainDeviceDefValidate,
     .features = VIR_DOMAIN_DEF_FEATURE_WIDE_SCSI |

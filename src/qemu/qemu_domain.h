@@ -28,6 +28,8 @@ struct _qemuDomainObjPrivate {
     int pausedReason;    /* reason the next STOP event records (virDomainPausedReason) */
     unsigned long long balloonCur; /* KiB, kept current by BALLOON_CHANGE */
     unsigned long long startTime;  /* ms since the epoch QEMU started */
+    long long *vcpuTids;           /* host thread of each vCPU (query-cpus-fast) */
+    size_t nvcpuTids;
     virConnectPtr autoDestroyConn; /* started with AUTODESTROY by this
                                     * connection (not a reference) */
 

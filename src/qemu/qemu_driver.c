@@ -17,6 +17,7 @@
 #include "qemu_domain.h"
 #include "qemu_capabilities.h"
 #include "qemu_process.h"
+#include "qemu_domainstats.h"
 #include "qemu_monitor_json.h"
 
 #include "datatypes.h"
@@ -1136,10 +1137,12 @@ qemuDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
                        _("domain is already running"));
     } else if (qemuDomainStartLocked(dom->conn, vm, flags) == 0) {
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
         dom->id = vm->def->id;
         ret = 0;
     }
     qemuDomainObjEndAsyncJob(vm);
+    qemuDomainObjSaveStatus(qemu_driver, vm);
 
  cleanup:
     virDomainObjEndAPI(&vm);
@@ -1184,9 +1187,12 @@ qemuDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
             virDomainObjListRemove(driver->domains, vm);
         goto cleanup;
     }
-    if (qemuDomainStartLocked(conn, vm, flags & ~VIR_DOMAIN_START_VALIDATE) == 0)
+    if (qemuDomainStartLocked(conn, vm, flags & ~VIR_DOMAIN_START_VALIDATE) == 0) {
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
         dom = virGetDomain(conn, vm->def->name, vm->def->uuid, vm->def->id);
+    }
     qemuDomainObjEndAsyncJob(vm);
+    qemuDomainObjSaveStatus(driver, vm);
     if (!dom && !vm->persistent)
         virDomainObjListRemove(driver->domains, vm);
 
@@ -1504,6 +1510,50 @@ qemuDomainAbortJob(virDomainPtr dom)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Statistics                                                             */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuConnectGetAllDomainStats(virConnectPtr conn,
+                             virDomainPtr *doms,
+                             unsigned int ndoms,
+                             unsigned int stats,
+                             virDomainStatsRecordPtr **retStats,
+                             unsigned int flags)
+{
+    virDomainObj **vms = NULL;
+    size_t nvms = 0;
+    unsigned int lflags = flags & (VIR_CONNECT_LIST_DOMAINS_FILTERS_ACTIVE |
+                                   VIR_CONNECT_LIST_DOMAINS_FILTERS_PERSISTENT |
+                                   VIR_CONNECT_LIST_DOMAINS_FILTERS_STATE);
+    int ret;
+
+    virCheckFlags(VIR_CONNECT_LIST_DOMAINS_FILTERS_ACTIVE |
+                  VIR_CONNECT_LIST_DOMAINS_FILTERS_PERSISTENT |
+                  VIR_CONNECT_LIST_DOMAINS_FILTERS_STATE |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_BACKING |
+                  VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS, -1);
+
+    if (virConnectGetAllDomainStatsEnsureACL(conn) < 0)
+        return -1;
+
+    if (ndoms) {
+        if (virDomainObjListConvert(qemu_driver->domains, conn, doms, ndoms,
+                                    &vms, &nvms, virConnectGetAllDomainStatsCheckACL,
+                                    lflags, true) < 0)
+            return -1;
+    } else {
+        virDomainObjListCollect(qemu_driver->domains, conn, &vms, &nvms,
+                                virConnectGetAllDomainStatsCheckACL, lflags);
+    }
+
+    ret = qemuDomainStatsCollect(conn, vms, nvms, stats, flags, retStats);
+    virObjectListFreeCount(vms, nvms);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
 /* QEMU's own monitor, for virsh qemu-monitor-command and -event          */
 /* ---------------------------------------------------------------------- */
 
@@ -1701,6 +1751,7 @@ static virHypervisorDriver qemuHypervisorDriver = {
     .domainGetJobStats = qemuDomainGetJobStats,
     .domainAbortJob = qemuDomainAbortJob,
     .domainAbortJobFlags = qemuDomainAbortJobFlags,
+    .connectGetAllDomainStats = qemuConnectGetAllDomainStats,
     .domainQemuMonitorCommand = qemuDomainQemuMonitorCommand,
     .connectDomainQemuMonitorEventRegister = qemuConnectDomainQemuMonitorEventRegister,
     .connectDomainQemuMonitorEventDeregister = qemuConnectDomainQemuMonitorEventDeregister,

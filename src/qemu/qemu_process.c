@@ -43,9 +43,6 @@
 
 VIR_LOG_INIT("qemu.qemu_process");
 
-/* TEMPORARY until qemu_command.c lands in the build */
-#pragma weak qemuBuildCommandLine
-
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 /* ---------------------------------------------------------------------- */
@@ -399,10 +396,13 @@ static void
 qemuProcessMonitorResume(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
 {
     virDomainObj *vm = opaque;
+    int reason;
 
     virObjectLock(vm);
+    /* the first RESUME of a start is the start's business */
     if (virDomainObjIsActive(vm) &&
-        virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED) {
+        virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
+        reason != VIR_DOMAIN_PAUSED_STARTING_UP) {
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
         qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_RESUMED,
@@ -423,7 +423,8 @@ qemuProcessMonitorShutdown(qemuMonitor *mon G_GNUC_UNUSED,
 
     virObjectLock(vm);
     priv = QEMU_DOMAIN_PRIVATE(vm);
-    if (!virDomainObjIsActive(vm))
+    /* a destroy's SIGTERM makes QEMU report a host shutdown: not news */
+    if (!virDomainObjIsActive(vm) || priv->beingDestroyed)
         goto cleanup;
 
     priv->gotShutdown = true;
@@ -716,6 +717,8 @@ qemuProcessStop(virQEMUDriver *driver,
     g_clear_pointer(&priv->pidfile, g_free);
     g_clear_pointer(&priv->monitorPath, g_free);
     g_clear_pointer(&priv->libDir, g_free);
+    g_clear_pointer(&priv->vcpuTids, g_free);
+    priv->nvcpuTids = 0;
 
     priv->gotShutdown = false;
     priv->fakeReboot = false;
@@ -831,6 +834,36 @@ qemuProcessConnectMonitor(virQEMUDriver *driver, virDomainObj *vm,
     return 0;
 }
 
+/* vm locked, a job held: the host thread of each vCPU, for statistics. */
+static int
+qemuProcessRefreshVcpus(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    qemuMonitorCPUInfo *cpus = NULL;
+    size_t ncpus = 0;
+    size_t i;
+    int rc;
+
+    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            return -1;
+    } else if (qemuDomainObjEnterMonitor(vm) < 0) {
+        return -1;
+    }
+    rc = qemuMonitorJSONQueryCPUsFast(priv->mon, &cpus, &ncpus);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0) {
+        qemuMonitorCPUInfoFree(cpus, ncpus);
+        return -1;
+    }
+    g_free(priv->vcpuTids);
+    priv->vcpuTids = g_new0(long long, ncpus);
+    priv->nvcpuTids = ncpus;
+    for (i = 0; i < ncpus; i++)
+        priv->vcpuTids[i] = cpus[i].threadId;
+    qemuMonitorCPUInfoFree(cpus, ncpus);
+    return 0;
+}
+
 /* Owner of the files QEMU uses: qemu.conf user/group when privileged. */
 static int
 qemuProcessGetUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
@@ -903,11 +936,6 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     opts.vncListen = driver->config->vncListen;
     opts.spiceListen = driver->config->spiceListen;
     opts.kvm = vm->def->virtType == VIR_DOMAIN_VIRT_KVM;
-    if (!qemuBuildCommandLine) {
-        virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
-                       _("no command line builder yet"));
-        goto cleanup;
-    }
     if (!(argv = qemuBuildCommandLine(vm->def, qcaps, &opts)))
         goto cleanup;
 
@@ -1030,6 +1058,8 @@ qemuProcessStart(virConnectPtr conn,
         qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_CONNECTED) < 0)
         goto error;
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
+    if (qemuProcessRefreshVcpus(vm, asyncJob) < 0)
+        goto error;
     qemuDomainObjSaveStatus(driver, vm);
 
     if (!(flags & QEMU_PROCESS_START_PAUSED)) {
@@ -1102,6 +1132,9 @@ qemuProcessIsOurQEMU(virDomainObj *vm)
     return sawName;
 }
 
+/* The reconnect thread of one domain.  It takes the modify job, or adopts
+ * the async job the status file recorded (that job's phase decides what
+ * happens to it) and works under it. */
 static void
 qemuProcessReconnectThread(void *opaque)
 {
@@ -1120,22 +1153,30 @@ qemuProcessReconnectThread(void *opaque)
     phase = priv->job.phase;
     qemuDomainObjResetInterruptedJobs(vm);
 
-    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
+    if (asyncJob != QEMU_ASYNC_JOB_NONE)
+        qemuDomainObjAdoptAsyncJob(vm);
+    else if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
         goto cleanup;
 
-    VIR_INFO("Reconnecting to domain '%s' (pid %d)", vm->def->name, (int) vm->pid);
+    VIR_INFO("Reconnecting to domain '%s' (pid %d, interrupted async job %s phase %s)",
+             vm->def->name, (int) vm->pid, qemuDomainAsyncJobTypeToString(asyncJob),
+             NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
     if (!qemuProcessIsOurQEMU(vm)) {
         VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
         vm->pid = 0;
         goto stop;
     }
-    if (qemuProcessWatchPid(vm) < 0)
-        goto stop;
-    if (qemuProcessConnectMonitor(driver, vm, QEMU_ASYNC_JOB_NONE) < 0)
+    if (qemuProcessWatchPid(vm) < 0 ||
+        qemuProcessConnectMonitor(driver, vm, asyncJob) < 0 ||
+        qemuProcessRefreshVcpus(vm, asyncJob) < 0)
         goto stop;
 
-    if (qemuDomainObjEnterMonitor(vm) < 0)
+    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            goto stop;
+    } else if (qemuDomainObjEnterMonitor(vm) < 0) {
         goto stop;
+    }
     rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto stop;
@@ -1148,7 +1189,8 @@ qemuProcessReconnectThread(void *opaque)
     }
 
     if (running) {
-        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+        if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING)
+            virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
     } else if (status == QEMU_MONITOR_VM_STATUS_SHUTDOWN) {
         /* the guest shut down while we were away */
         priv->gotShutdown = true;
@@ -1157,10 +1199,8 @@ qemuProcessReconnectThread(void *opaque)
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED,
                              qemuMonitorVMStatusToPausedReason(status));
     }
-    qemuDomainObjSaveStatus(driver, vm);
     VIR_INFO("Reconnected to domain '%s'", vm->def->name);
-    qemuDomainObjEndJob(vm);
-    goto cleanup;
+    goto endjob;
 
  stop:
     VIR_DEBUG("could not reconnect to '%s': %s", vm->def->name, virGetLastErrorMessage());
@@ -1169,8 +1209,18 @@ qemuProcessReconnectThread(void *opaque)
     qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED,
                               VIR_DOMAIN_EVENT_STOPPED_FAILED));
-    qemuDomainObjEndJob(vm);
-    if (!vm->persistent)
+
+ endjob:
+    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        qemuDomainObjSetAsyncJobResult(vm, virDomainObjIsActive(vm) ?
+                                       VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
+                                       NULL);
+        qemuDomainObjEndAsyncJob(vm);
+    } else {
+        qemuDomainObjEndJob(vm);
+    }
+    qemuDomainObjSaveStatus(driver, vm);
+    if (!vm->persistent && !virDomainObjIsActive(vm))
         virDomainObjListRemove(driver->domains, vm);
 
  cleanup:
