@@ -11,6 +11,7 @@
 #include "domain_conf.h"
 #include "virdomainobjlist.h"
 #include "object_event.h"
+#include "virportallocator.h"
 #include "qemu_config.h"
 #include "qemu_capabilities.h"
 
@@ -51,6 +52,9 @@ struct _virQEMUDriver {
     int lockFD;                   /* exclusive lock on stateDir/driver.pid */
 
     qemuConfig *config;           /* immutable: read at start, freed at cleanup */
+    virPortAllocatorRange *remotePorts;    /* VNC/SPICE (self-locking) */
+    virPortAllocatorRange *webSocketPorts; /* VNC websockets (self-locking) */
+    virPortAllocatorRange *migrationPorts; /* incoming migration (self-locking) */
 
     /* driver lock: replaced, never modified in place; readers take a
      * reference with qemuDriverGet...() */

@@ -17,6 +17,7 @@
 #include "qemu_domain.h"
 #include "qemu_capabilities.h"
 #include "qemu_process.h"
+#include "qemu_command.h"
 #include "qemu_domainstats.h"
 #include "qemu_monitor_json.h"
 
@@ -84,6 +85,9 @@ qemuStateCleanup(void)
     virObjectUnref(driver->xmlopt);
     virObjectUnref(driver->caps);
     virObjectUnref(driver->qemuCaps);
+    virPortAllocatorRangeFree(driver->remotePorts);
+    virPortAllocatorRangeFree(driver->webSocketPorts);
+    virPortAllocatorRangeFree(driver->migrationPorts);
     qemuConfigFree(driver->config);
     if (driver->lockFD >= 0)
         virPidFileRelease(driver->paths.stateDir, "driver", driver->lockFD);
@@ -162,6 +166,13 @@ qemuStateInitialize(bool privileged,
         goto error;
 
     if (qemuDriverPathsCreate(&driver->paths) < 0)
+        goto error;
+
+    if (!(driver->remotePorts = virPortAllocatorRangeNew(_("display"), 5900, 65535)) ||
+        !(driver->webSocketPorts = virPortAllocatorRangeNew(_("webSocket"), 5700, 65535)) ||
+        !(driver->migrationPorts = virPortAllocatorRangeNew(_("migration"),
+                                                            driver->config->migrationPortMin,
+                                                            driver->config->migrationPortMax)))
         goto error;
 
     /* Two drivers must never share one set of directories. */
@@ -751,9 +762,14 @@ qemuDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)
 static char *
 qemuConnectDomainXMLToNative(virConnectPtr conn,
                              const char *format,
-                             const char *xml G_GNUC_UNUSED,
+                             const char *xml,
                              unsigned int flags)
 {
+    virQEMUDriver *driver = qemu_driver;
+    g_autoptr(virDomainDef) def = NULL;
+    g_autoptr(qemuCaps) qcaps = NULL;
+    g_autofree char *libDir = NULL;
+
     virCheckFlags(0, NULL);
 
     if (virConnectDomainXMLToNativeEnsureACL(conn) < 0)
@@ -764,9 +780,13 @@ qemuConnectDomainXMLToNative(virConnectPtr conn,
                        _("unsupported config type %s"), format);
         return NULL;
     }
-    virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
-                   _("Tandem does not build QEMU command lines yet"));
-    return NULL;
+    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL,
+                                        VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        return NULL;
+    if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, def->emulator)))
+        return NULL;
+    libDir = g_strdup_printf("%s/domain-%s", driver->paths.libDir, def->name);
+    return qemuBuildNativeCommandLine(def, qcaps, libDir, driver->privileged);
 }
 
 static int

@@ -682,6 +682,8 @@ qemuProcessKill(virQEMUDriver *driver, virDomainObj *vm, unsigned int flags)
 /* Stop                                                                   */
 /* ---------------------------------------------------------------------- */
 
+static void qemuProcessGraphicsReleasePorts(virDomainObj *vm);
+
 void
 qemuProcessStop(virQEMUDriver *driver,
                 virDomainObj *vm,
@@ -727,6 +729,7 @@ qemuProcessStop(virQEMUDriver *driver,
     priv->balloonCur = 0;
     priv->autoDestroyConn = NULL;
 
+    qemuProcessGraphicsReleasePorts(vm);
     vm->pid = 0;
     vm->def->id = -1;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, reason);
@@ -907,6 +910,94 @@ qemuProcessStartCheck(virDomainObj *vm)
     return 0;
 }
 
+/* Display ports: every VNC/SPICE display listening on an address without
+ * a fixed port gets a free one (libvirt's port allocator: shared by all
+ * drivers of the daemon, checked against bind()).  Released at stop. */
+static int
+qemuProcessGraphicsReservePorts(virQEMUDriver *driver, virDomainObj *vm)
+{
+    size_t i;
+
+    for (i = 0; i < vm->def->ngraphics; i++) {
+        virDomainGraphicsDef *gr = vm->def->graphics[i];
+        virDomainGraphicsListenDef *l = gr->nListens ? &gr->listens[0] : NULL;
+        unsigned short port;
+
+        if (l && l->type != VIR_DOMAIN_GRAPHICS_LISTEN_TYPE_ADDRESS &&
+            l->type != VIR_DOMAIN_GRAPHICS_LISTEN_TYPE_NETWORK)
+            continue;
+
+        if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_VNC) {
+            if (gr->data.vnc.autoport || gr->data.vnc.port <= 0) {
+                if (virPortAllocatorAcquire(driver->remotePorts, &port) < 0)
+                    return -1;
+                gr->data.vnc.port = port;
+                gr->data.vnc.portReserved = true;
+            }
+            if (gr->data.vnc.websocket == -1) {
+                if (virPortAllocatorAcquire(driver->webSocketPorts, &port) < 0)
+                    return -1;
+                gr->data.vnc.websocket = port;
+                gr->data.vnc.websocketReserved = true;
+            }
+        } else if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_SPICE) {
+            if (gr->data.spice.autoport || gr->data.spice.port <= 0) {
+                if (virPortAllocatorAcquire(driver->remotePorts, &port) < 0)
+                    return -1;
+                gr->data.spice.port = port;
+                gr->data.spice.portReserved = true;
+            }
+        }
+    }
+    return 0;
+}
+
+static void
+qemuProcessGraphicsReleasePorts(virDomainObj *vm)
+{
+    size_t i;
+
+    for (i = 0; i < vm->def->ngraphics; i++) {
+        virDomainGraphicsDef *gr = vm->def->graphics[i];
+
+        if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_VNC) {
+            if (gr->data.vnc.portReserved)
+                virPortAllocatorRelease(gr->data.vnc.port);
+            if (gr->data.vnc.websocketReserved)
+                virPortAllocatorRelease(gr->data.vnc.websocket);
+            gr->data.vnc.portReserved = false;
+            gr->data.vnc.websocketReserved = false;
+        } else if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_SPICE) {
+            if (gr->data.spice.portReserved)
+                virPortAllocatorRelease(gr->data.spice.port);
+            gr->data.spice.portReserved = false;
+        }
+    }
+}
+
+/* After a restart: the ports the running domain holds are taken. */
+static void
+qemuProcessGraphicsMarkPortsUsed(virDomainObj *vm)
+{
+    size_t i;
+
+    for (i = 0; i < vm->def->ngraphics; i++) {
+        virDomainGraphicsDef *gr = vm->def->graphics[i];
+
+        if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_VNC) {
+            if (gr->data.vnc.autoport && gr->data.vnc.port > 0) {
+                virPortAllocatorSetUsed(gr->data.vnc.port);
+                gr->data.vnc.portReserved = true;
+            }
+        } else if (gr->type == VIR_DOMAIN_GRAPHICS_TYPE_SPICE) {
+            if (gr->data.spice.autoport && gr->data.spice.port > 0) {
+                virPortAllocatorSetUsed(gr->data.spice.port);
+                gr->data.spice.portReserved = true;
+            }
+        }
+    }
+}
+
 /* vm locked, async job held.  Builds argv and runs QEMU daemonized. */
 static int
 qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
@@ -935,7 +1026,7 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     opts.privileged = driver->privileged;
     opts.vncListen = driver->config->vncListen;
     opts.spiceListen = driver->config->spiceListen;
-    opts.kvm = vm->def->virtType == VIR_DOMAIN_VIRT_KVM;
+    opts.kvm = qcaps->kvmAvailable;
     if (!(argv = qemuBuildCommandLine(vm->def, qcaps, &opts)))
         goto cleanup;
 
@@ -945,7 +1036,7 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     }
     if (fstat(logFd, &sb) == 0)
         *logStart = sb.st_size;
-    argvText = g_strjoinv(" ", argv);
+    argvText = qemuBuildCommandLineToString(argv);
     header = g_strdup_printf("%s: starting up Tandem, QEMU %s\n%s\n",
                              stamp, qcaps->package ? qcaps->package : "", argvText);
     if (safewrite(logFd, header, strlen(header)) < 0)
@@ -1044,6 +1135,8 @@ qemuProcessStart(virConnectPtr conn,
         goto error;
     }
 
+    if (qemuProcessGraphicsReservePorts(driver, vm) < 0)
+        goto error;
     if (qemuProcessLaunch(driver, vm, qcaps, uid, gid, &logStart) < 0)
         goto error;
     if (qemuProcessWatchPid(vm) < 0)
@@ -1153,6 +1246,7 @@ qemuProcessReconnectThread(void *opaque)
     phase = priv->job.phase;
     qemuDomainObjResetInterruptedJobs(vm);
 
+    qemuProcessGraphicsMarkPortsUsed(vm);
     if (asyncJob != QEMU_ASYNC_JOB_NONE)
         qemuDomainObjAdoptAsyncJob(vm);
     else if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
