@@ -18,6 +18,9 @@
 #include "qemu_capabilities.h"
 #include "qemu_process.h"
 #include "qemu_command.h"
+#include "qemu_domain_query.h"
+#include "qemu_domain_devices.h"
+#include "qemu_agent.h"
 #include "qemu_domainstats.h"
 #include "qemu_monitor_json.h"
 
@@ -1283,9 +1286,11 @@ qemuDomainPowerdown(virDomainPtr dom, bool reboot, unsigned int flags)
     int ret = -1;
     int rc;
 
-    if (flags & ~(VIR_DOMAIN_SHUTDOWN_DEFAULT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)) {
+    /* VIR_DOMAIN_SHUTDOWN_* and VIR_DOMAIN_REBOOT_* share their values */
+    if (flags & ~(VIR_DOMAIN_SHUTDOWN_DEFAULT | VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN |
+                  VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)) {
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
-                       _("only the ACPI power button is supported as shutdown/reboot mode"));
+                       _("only the ACPI power button and the guest agent are supported as shutdown/reboot modes"));
         return -1;
     }
 
@@ -1295,6 +1300,17 @@ qemuDomainPowerdown(virDomainPtr dom, bool reboot, unsigned int flags)
     if ((reboot ? virDomainRebootEnsureACL(dom->conn, vm->def, flags)
                 : virDomainShutdownFlagsEnsureACL(dom->conn, vm->def, flags)) < 0)
         goto cleanup;
+
+    if (flags & VIR_DOMAIN_SHUTDOWN_GUEST_AGENT) {
+        /* the agent first; the power button as well only when asked */
+        if (virDomainObjCheckActive(vm) < 0)
+            goto cleanup;
+        ret = qemuAgentShutdown(vm, reboot);
+        if (ret == 0 || !(flags & VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN))
+            goto cleanup;
+        virResetLastError();
+        ret = -1;
+    }
 
     if (qemuDomainObjBeginJobActive(vm, QEMU_JOB_MODIFY) < 0)
         goto cleanup;
@@ -1818,6 +1834,9 @@ qemuRegister(void)
 {
     if (qemuCheckLibvirtVersion() < 0)
         return -1;
+    qemuDomainQueryRegister(&qemuHypervisorDriver);
+    qemuDomainDevicesRegister(&qemuHypervisorDriver);
+    qemuAgentRegister(&qemuHypervisorDriver);
     if (virRegisterConnectDriver(&qemuConnectDriver, true) < 0)
         return -1;
     if (virRegisterStateDriver(&qemuStateDriver) < 0)

@@ -26,6 +26,9 @@
 #include "qemu_monitor.h"
 #include "qemu_monitor_json.h"
 #include "qemu_domainjob.h"
+#include "qemu_domain_query.h"
+#include "qemu_domain_devices.h"
+#include "qemu_agent.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -695,6 +698,7 @@ qemuProcessStop(virQEMUDriver *driver,
     VIR_DEBUG("stopping domain '%s' (pid %d) reason=%s", vm->def->name,
               (int) vm->pid, virDomainShutoffReasonTypeToString(reason));
 
+    qemuAgentTeardown(vm);
     if (priv->mon) {
         qemuMonitor *mon = g_steal_pointer(&priv->mon);
 
@@ -1151,7 +1155,10 @@ qemuProcessStart(virConnectPtr conn,
         qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_CONNECTED) < 0)
         goto error;
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
-    if (qemuProcessRefreshVcpus(vm, asyncJob) < 0)
+    if (qemuProcessRefreshVcpus(vm, asyncJob) < 0 ||
+        qemuDomainQuerySetup(vm, asyncJob) < 0 ||
+        qemuDomainDevicesSetup(vm, asyncJob) < 0 ||
+        qemuAgentSetup(vm, asyncJob) < 0)
         goto error;
     qemuDomainObjSaveStatus(driver, vm);
 
@@ -1262,7 +1269,10 @@ qemuProcessReconnectThread(void *opaque)
     }
     if (qemuProcessWatchPid(vm) < 0 ||
         qemuProcessConnectMonitor(driver, vm, asyncJob) < 0 ||
-        qemuProcessRefreshVcpus(vm, asyncJob) < 0)
+        qemuProcessRefreshVcpus(vm, asyncJob) < 0 ||
+        qemuDomainQuerySetup(vm, asyncJob) < 0 ||
+        qemuDomainDevicesSetup(vm, asyncJob) < 0 ||
+        qemuAgentSetup(vm, asyncJob) < 0)
         goto stop;
 
     if (asyncJob != QEMU_ASYNC_JOB_NONE) {

@@ -1,0 +1,18 @@
+/*
+ * qemu_domain_devices.h: device-facing APIs (console, screenshot, send-key, removable media, display passwords)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "internal.h"
+#include "driver.h"
+#include "qemu_domain.h"
+
+/* Fills this file's entries of the hypervisor driver table. */
+void qemuDomainDevicesRegister(virHypervisorDriver *driver);
+
+/* Called by the process layer once the monitor is connected, at start
+ * (with the start job's @asyncJob) and at reconnect (QEMU_ASYNC_JOB_NONE,
+ * a modify job held).  vm locked. */
+int qemuDomainDevicesSetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);

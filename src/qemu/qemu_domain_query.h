@@ -1,0 +1,18 @@
+/*
+ * qemu_domain_query.h: per-domain queries and tuning APIs (memory and balloon statistics, vCPUs, block and interface statistics, CPU statistics)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "internal.h"
+#include "driver.h"
+#include "qemu_domain.h"
+
+/* Fills this file's entries of the hypervisor driver table. */
+void qemuDomainQueryRegister(virHypervisorDriver *driver);
+
+/* Called by the process layer once the monitor is connected, at start
+ * (with the start job's @asyncJob) and at reconnect (QEMU_ASYNC_JOB_NONE,
+ * a modify job held).  vm locked. */
+int qemuDomainQuerySetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
