@@ -30,6 +30,14 @@ struct _qemuDomainObjPrivate {
     unsigned long long startTime;  /* ms since the epoch QEMU started */
     long long *vcpuTids;           /* host thread of each vCPU (query-cpus-fast) */
     size_t nvcpuTids;
+    int migrationStatus;           /* last MIGRATION event (qemuMonitorMigrationStatus) */
+    unsigned long migMaxBandwidth; /* MiB/s for outgoing migration, 0 = unlimited */
+    unsigned short migrationPort;  /* incoming migration port while reserved */
+    /* guest memory statistics of the balloon driver as last read by
+     * virDomainMemoryStats (qemu_domain_query.c), served by the balloon
+     * group of domain stats; cleared at start and reconnect */
+    virDomainMemoryStatStruct memStats[VIR_DOMAIN_MEMORY_STAT_NR];
+    unsigned int nmemStats;
     virConnectPtr autoDestroyConn; /* started with AUTODESTROY by this
                                     * connection (not a reference) */
 

@@ -21,6 +21,7 @@
 #include "qemu_domain_query.h"
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
+#include "qemu_migration.h"
 #include "qemu_domainstats.h"
 #include "qemu_monitor_json.h"
 
@@ -301,6 +302,11 @@ qemuConnectSupportsFeature(virConnectPtr conn, int feature)
     switch ((virDrvFeature) feature) {
     case VIR_DRV_FEATURE_TYPED_PARAM_STRING:
     case VIR_DRV_FEATURE_XML_MIGRATABLE:
+    case VIR_DRV_FEATURE_MIGRATION_V3:
+    case VIR_DRV_FEATURE_MIGRATION_P2P:
+    case VIR_DRV_FEATURE_MIGRATION_PARAMS:
+    case VIR_DRV_FEATURE_MIGRATE_CHANGE_PROTECTION:
+    case VIR_DRV_FEATURE_MIGRATION_OFFLINE:
     case VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER:
         return 1;
     default:
@@ -1837,6 +1843,7 @@ qemuRegister(void)
     qemuDomainQueryRegister(&qemuHypervisorDriver);
     qemuDomainDevicesRegister(&qemuHypervisorDriver);
     qemuAgentRegister(&qemuHypervisorDriver);
+    qemuMigrationRegister(&qemuHypervisorDriver);
     if (virRegisterConnectDriver(&qemuConnectDriver, true) < 0)
         return -1;
     if (virRegisterStateDriver(&qemuStateDriver) < 0)

@@ -29,6 +29,7 @@
 #include "qemu_domain_query.h"
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
+#include "qemu_migration.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -532,7 +533,37 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
     virObjectUnlock(vm);
 }
 
+static void
+qemuProcessMonitorMigrationStatus(qemuMonitor *mon G_GNUC_UNUSED,
+                                  int status,
+                                  void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    VIR_DEBUG("migration of '%s': %s", vm->def->name,
+              NULLSTR(qemuMonitorMigrationStatusTypeToString(status)));
+    QEMU_DOMAIN_PRIVATE(vm)->migrationStatus = status;
+    qemuDomainObjSignalAsyncJob(vm);
+    virObjectUnlock(vm);
+}
+
+static void
+qemuProcessMonitorMigrationPass(qemuMonitor *mon G_GNUC_UNUSED,
+                                int pass,
+                                void *opaque)
+{
+    virDomainObj *vm = opaque;
+
+    virObjectLock(vm);
+    QEMU_DOMAIN_PRIVATE(vm)->job.progress.memIteration = pass;
+    qemuDomainObjSignalAsyncJob(vm);
+    virObjectUnlock(vm);
+}
+
 static qemuMonitorCallbacks qemuProcessMonitorCallbacks = {
+    .domainMigrationStatus = qemuProcessMonitorMigrationStatus,
+    .domainMigrationPass = qemuProcessMonitorMigrationPass,
     .destroy = qemuProcessMonitorDestroy,
     .eofNotify = qemuProcessMonitorEof,
     .domainEvent = qemuProcessMonitorDomainEvent,
@@ -731,9 +762,14 @@ qemuProcessStop(virQEMUDriver *driver,
     priv->beingDestroyed = false;
     priv->pausedReason = 0;
     priv->balloonCur = 0;
+    priv->migrationStatus = 0;
     priv->autoDestroyConn = NULL;
 
     qemuProcessGraphicsReleasePorts(vm);
+    if (priv->migrationPort) {
+        virPortAllocatorRelease(priv->migrationPort);
+        priv->migrationPort = 0;
+    }
     vm->pid = 0;
     vm->def->id = -1;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, reason);
@@ -1005,7 +1041,7 @@ qemuProcessGraphicsMarkPortsUsed(virDomainObj *vm)
 /* vm locked, async job held.  Builds argv and runs QEMU daemonized. */
 static int
 qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
-                  uid_t uid, gid_t gid, off_t *logStart)
+                  uid_t uid, gid_t gid, bool incoming, off_t *logStart)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     qemuBuildCommandLineOpts opts = { 0 };
@@ -1048,6 +1084,8 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     *logStart += strlen(header);
 
     cmd = virCommandNewArgs((const char *const *) argv);
+    if (incoming)
+        virCommandAddArgList(cmd, "-incoming", "defer", NULL);
     virCommandAddEnvPassCommon(cmd);
     virCommandAddEnvPair(cmd, "HOME", priv->libDir);
     virCommandAddEnvPair(cmd, "XDG_CACHE_HOME", priv->libDir);
@@ -1141,7 +1179,8 @@ qemuProcessStart(virConnectPtr conn,
 
     if (qemuProcessGraphicsReservePorts(driver, vm) < 0)
         goto error;
-    if (qemuProcessLaunch(driver, vm, qcaps, uid, gid, &logStart) < 0)
+    if (qemuProcessLaunch(driver, vm, qcaps, uid, gid,
+                          !!(flags & QEMU_PROCESS_START_INCOMING), &logStart) < 0)
         goto error;
     if (qemuProcessWatchPid(vm) < 0)
         goto error;
@@ -1162,7 +1201,10 @@ qemuProcessStart(virConnectPtr conn,
         goto error;
     qemuDomainObjSaveStatus(driver, vm);
 
-    if (!(flags & QEMU_PROCESS_START_PAUSED)) {
+    if (flags & QEMU_PROCESS_START_INCOMING) {
+        /* the migration code takes it from here */
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION);
+    } else if (!(flags & QEMU_PROCESS_START_PAUSED)) {
         if (asyncJob == QEMU_ASYNC_JOB_START &&
             qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_RESUMING) < 0)
             goto error;
@@ -1284,6 +1326,20 @@ qemuProcessReconnectThread(void *opaque)
     rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto stop;
+
+    /* an interrupted migration is resolved by its phase */
+    if ((asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT ||
+         asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) &&
+        qemuMigrationRecover(driver, vm, asyncJob, phase) < 0)
+        goto stop;
+    if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT || asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        rc = 0;
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            goto stop;
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            goto stop;
+    }
 
     /* an interrupted start is finished or undone according to its phase */
     if (asyncJob == QEMU_ASYNC_JOB_START && phase < QEMU_START_PHASE_RESUMING) {

@@ -18,6 +18,8 @@
 typedef enum {
     QEMU_PROCESS_START_PAUSED = (1 << 0),      /* leave the vCPUs stopped */
     QEMU_PROCESS_START_AUTODESTROY = (1 << 1), /* destroy when @conn closes */
+    QEMU_PROCESS_START_INCOMING = (1 << 2),    /* -incoming defer: the guest
+                                                * arrives by migration */
 } qemuProcessStartFlags;
 
 /* Starts QEMU for @vm.  The caller holds the async job @asyncJob

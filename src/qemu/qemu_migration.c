@@ -1,0 +1,1398 @@
+/*
+ * qemu_migration.c: live and offline migration between libvirt hosts, the
+ * v3 protocol with parameters (begin, prepare, perform, finish, confirm)
+ *
+ *   source                         destination
+ *   Begin    async job out, XML
+ *                                  Prepare  async job in, QEMU -incoming
+ *   Perform  QEMU migrates, wait
+ *                                  Finish   wait, resume, end job
+ *   Confirm  stop (or resume when cancelled), end job
+ *
+ * Client-managed migration calls each step through its own connection;
+ * peer-to-peer migration runs them all from the source's Perform, the
+ * source daemon talking to the destination daemon itself.  Every wait
+ * releases the domain lock: queries keep being answered on both sides.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <config.h>
+
+#include "qemu_migration.h"
+#include "qemu_migration_cookie.h"
+#include "qemu_domain.h"
+#include "qemu_domainjob.h"
+#include "qemu_monitor.h"
+#include "qemu_monitor_json.h"
+#include "qemu_process.h"
+
+#include "datatypes.h"
+#include "domain_event.h"
+#include "viraccessapicheck.h"
+#include "virerror.h"
+#include "virlog.h"
+#include "virtime.h"
+#include "virtypedparam.h"
+#include "viruuid.h"
+#include "virutil.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_migration");
+
+/* how often a waiting step refreshes the progress from QEMU (ms) */
+#define QEMU_MIGRATION_POLL_MS 250
+
+static void
+qemuMigrationQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
+{
+    if (event)
+        virObjectEventStateQueue(driver->domainEventState, event);
+}
+
+static int
+qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
+{
+    return virTypedParamsValidate(params, nparams,
+                                  VIR_MIGRATE_PARAM_URI, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_DEST_NAME, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_DEST_XML, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_PERSIST_XML, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_BANDWIDTH, VIR_TYPED_PARAM_ULLONG,
+                                  VIR_MIGRATE_PARAM_LISTEN_ADDRESS, VIR_TYPED_PARAM_STRING,
+                                  NULL);
+}
+
+static const char *
+qemuMigrationParamString(virTypedParameterPtr params, int nparams, const char *name)
+{
+    const char *value = NULL;
+
+    if (virTypedParamsGetString(params, nparams, name, &value) < 0)
+        return NULL;
+    return value;
+}
+
+/* The async job of a migration step that began in another API call. */
+static int
+qemuMigrationJobContinue(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if (priv->job.asyncJob != asyncJob) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not being migrated (%s)"), vm->def->name,
+                       asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT ? _("outgoing")
+                                                                : _("incoming"));
+        return -1;
+    }
+    qemuDomainObjAdoptAsyncJob(vm);
+    return 0;
+}
+
+static int
+qemuMigrationSetPhase(virQEMUDriver *driver, virDomainObj *vm, int phase)
+{
+    if (qemuDomainObjSetJobPhase(vm, phase) < 0)
+        return -1;
+    qemuDomainObjSaveStatus(driver, vm);
+    return 0;
+}
+
+/* A QMP command built by the caller, under the async job's nested job. */
+static int
+qemuMigrationMonitorCommand(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                            tdmJSONValue **cmd, const char *name)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autoptr(tdmJSONValue) reply = NULL;
+    int rc;
+
+    if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0) {
+        tdmJSONValueFree(*cmd);
+        *cmd = NULL;
+        return -1;
+    }
+    rc = qemuMonitorSendCommand(priv->mon, cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, &reply);
+    if (rc == 0)
+        rc = qemuMonitorReplyCheckError(name, reply);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    return 0;
+}
+
+/* Migration events and, on the source, auto-converge. */
+static int
+qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                             bool autoConverge)
+{
+    g_autoptr(tdmJSONValue) caps = tdmJSONValueNewArray();
+    g_autoptr(tdmJSONValue) args = NULL;
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    struct {
+        const char *name;
+        bool state;
+    } wanted[] = {
+        { "events", true },
+        { "auto-converge", autoConverge },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(wanted); i++) {
+        g_autoptr(tdmJSONValue) cap = NULL;
+
+        if (tdmJSONValueObjectCreate(&cap, "s:capability", wanted[i].name,
+                                     "b:state", wanted[i].state, NULL) < 0 ||
+            tdmJSONValueArrayAppend(caps, &cap) < 0)
+            return -1;
+    }
+    if (tdmJSONValueObjectCreate(&args, "a:capabilities", &caps, NULL) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("migrate-set-capabilities", &args);
+    return qemuMigrationMonitorCommand(vm, asyncJob, &cmd, "migrate-set-capabilities");
+}
+
+static int
+qemuMigrationSetParameter(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                          const char *name, unsigned long long value)
+{
+    g_autoptr(tdmJSONValue) args = tdmJSONValueNewObject();
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (tdmJSONValueObjectSetNumberULLong(args, name, value) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("migrate-set-parameters", &args);
+    return qemuMigrationMonitorCommand(vm, asyncJob, &cmd, "migrate-set-parameters");
+}
+
+/* "tcp://host:port" or "tcp:host:port" -> QEMU's "tcp:host:port".  @port
+ * fills in a missing port. */
+static char *
+qemuMigrationQEMUURI(const char *uri, int port)
+{
+    const char *rest;
+    g_autofree char *hostport = NULL;
+
+    if (!STRPREFIX(uri, "tcp:")) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED,
+                       _("unsupported migration URI '%s': only tcp is supported"), uri);
+        return NULL;
+    }
+    rest = uri + 4;
+    if (STRPREFIX(rest, "//"))
+        rest += 2;
+    hostport = g_strdup(rest);
+    if (strchr(hostport, '/'))
+        *strchr(hostport, '/') = '\0';
+    if (!*hostport) {
+        virReportError(VIR_ERR_INVALID_ARG, _("migration URI '%s' has no host"), uri);
+        return NULL;
+    }
+    /* a port is there unless the last ':' belongs to an IPv6 address */
+    if (!strrchr(hostport, ':') ||
+        (hostport[0] == '[' && strrchr(hostport, ']') > strrchr(hostport, ':'))) {
+        if (port <= 0) {
+            virReportError(VIR_ERR_INVALID_ARG,
+                           _("migration URI '%s' has no port"), uri);
+            return NULL;
+        }
+        return g_strdup_printf("tcp:%s:%d", hostport, port);
+    }
+    return g_strdup_printf("tcp:%s", hostport);
+}
+
+/* Copies QEMU's view of the migration into the job's progress. */
+static void
+qemuMigrationUpdateProgress(virDomainObj *vm, const qemuMonitorMigrationStats *st)
+{
+    qemuDomainJobProgress *p = &QEMU_DOMAIN_PRIVATE(vm)->job.progress;
+
+    p->setupTime = st->setupTime;
+    p->downtime = st->status == QEMU_MONITOR_MIGRATION_STATUS_COMPLETED ?
+                  st->downtime : st->expectedDowntime;
+    if (st->haveRam) {
+        p->memTotal = st->ramTotal;
+        p->memProcessed = st->ramTransferred;
+        p->memRemaining = st->ramRemaining;
+        p->memConstant = st->ramDuplicate;
+        p->memNormal = st->ramNormal;
+        p->memNormalBytes = st->ramNormalBytes;
+        p->memDirtyRate = st->ramDirtyRate;
+        p->memPageSize = st->ramPageSize;
+        p->memIteration = st->ramIteration;
+        p->memPostcopyReqs = st->ramPostcopyReqs;
+        p->memBps = (unsigned long long) (st->ramMbps * 1000 * 1000 / 8);
+    }
+    if (st->haveDisk) {
+        p->diskTotal = st->diskTotal;
+        p->diskProcessed = st->diskTransferred;
+        p->diskRemaining = st->diskRemaining;
+    }
+    p->dataTotal = p->memTotal + p->diskTotal;
+    p->dataProcessed = p->memProcessed + p->diskProcessed;
+    p->dataRemaining = p->memRemaining + p->diskRemaining;
+}
+
+static int
+qemuMigrationQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                   qemuMonitorMigrationStats *st)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    int rc;
+
+    if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+        return -1;
+    rc = qemuMonitorJSONQueryMigrate(priv->mon, st);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    return 0;
+}
+
+/* Waits (domain unlocked between polls) until QEMU's migration is over.
+ * The source cancels when an abort is requested.  0: completed. */
+static int
+qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                  unsigned long long deadlineMs)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    bool cancelSent = false;
+
+    for (;;) {
+        qemuMonitorMigrationStats st = { 0 };
+        int status;
+
+        if (!virDomainObjIsActive(vm)) {
+            virReportError(VIR_ERR_OPERATION_FAILED, "%s",
+                           _("domain is no longer running: QEMU exited during migration"));
+            return -1;
+        }
+        if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+            qemuDomainObjAsyncJobAbortRequested(vm) && !cancelSent) {
+            VIR_INFO("Cancelling migration of '%s' on request", vm->def->name);
+            if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) == 0) {
+                int rc = qemuMonitorJSONMigrateCancel(priv->mon);
+
+                if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+                    return -1;
+            }
+            cancelSent = true;
+        }
+
+        if (qemuMigrationQuery(vm, asyncJob, &st) < 0) {
+            qemuMonitorMigrationStatsClear(&st);
+            return -1;
+        }
+        status = st.status;
+        if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT ||
+            status == QEMU_MONITOR_MIGRATION_STATUS_COMPLETED)
+            qemuMigrationUpdateProgress(vm, &st);
+
+        switch ((qemuMonitorMigrationStatus) status) {
+        case QEMU_MONITOR_MIGRATION_STATUS_COMPLETED:
+            qemuMonitorMigrationStatsClear(&st);
+            return 0;
+        case QEMU_MONITOR_MIGRATION_STATUS_CANCELLED:
+            qemuMonitorMigrationStatsClear(&st);
+            virReportError(VIR_ERR_OPERATION_ABORTED, "%s",
+                           _("migration job: canceled by client"));
+            return -1;
+        case QEMU_MONITOR_MIGRATION_STATUS_ERROR:
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("migration failed: %s"),
+                           st.errorDesc ? st.errorDesc : _("QEMU reported an error"));
+            qemuMonitorMigrationStatsClear(&st);
+            return -1;
+        case QEMU_MONITOR_MIGRATION_STATUS_INACTIVE:
+            if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+                qemuMonitorMigrationStatsClear(&st);
+                virReportError(VIR_ERR_OPERATION_FAILED, "%s",
+                               _("migration is not running in QEMU"));
+                return -1;
+            }
+            break;
+        default:
+            break;
+        }
+        qemuMonitorMigrationStatsClear(&st);
+
+        if (deadlineMs && (unsigned long long) (g_get_real_time() / 1000) > deadlineMs) {
+            virReportError(VIR_ERR_OPERATION_TIMEOUT, "%s",
+                           _("migration did not complete in time"));
+            return -1;
+        }
+        /* sleep with the domain unlocked until an event or the next poll */
+        if (qemuDomainObjWaitAsyncJob(vm, g_get_real_time() / 1000 +
+                                      QEMU_MIGRATION_POLL_MS) < 0)
+            return -1;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Source                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* vm locked, no job.  Begins the async job (except offline) and returns
+ * the XML the destination will run. */
+static char *
+qemuMigrationSrcBegin(virQEMUDriver *driver,
+                      virDomainObj *vm,
+                      const char *xmlin,
+                      const char *persistXML,
+                      char **cookieout,
+                      int *cookieoutlen,
+                      unsigned long flags)
+{
+    g_autoptr(qemuMigrationCookie) cookie = NULL;
+    g_autofree char *xml = NULL;
+    virDomainDef *def;
+    g_autoptr(virDomainDef) xmlinDef = NULL;
+    bool offline = !!(flags & VIR_MIGRATE_OFFLINE);
+
+    if (offline) {
+        if (!(flags & VIR_MIGRATE_PERSIST_DEST)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("offline migration requires the --persistent flag"));
+            return NULL;
+        }
+        if (!vm->persistent) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("cannot migrate a transient domain offline"));
+            return NULL;
+        }
+        if (virDomainObjIsActive(vm)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("offline migration cannot be used with a running domain"));
+            return NULL;
+        }
+    } else {
+        if (virDomainObjCheckActive(vm) < 0)
+            return NULL;
+        if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
+                                       VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT,
+                                       flags) < 0)
+            return NULL;
+        if (!virDomainObjIsActive(vm)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s", _("domain is not running"));
+            goto endjob;
+        }
+        QEMU_DOMAIN_PRIVATE(vm)->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
+        if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_BEGIN3) < 0)
+            goto endjob;
+    }
+
+    def = vm->def;
+    if (xmlin) {
+        if (!(xmlinDef = virDomainDefParseString(xmlin, driver->xmlopt, NULL,
+                                                 VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+            goto endjob;
+        if (!virDomainDefCheckABIStability(vm->def, xmlinDef, driver->xmlopt))
+            goto endjob;
+        def = xmlinDef;
+    }
+    if (!(xml = virDomainDefFormat(def, driver->xmlopt,
+                                   VIR_DOMAIN_DEF_FORMAT_SECURE |
+                                   VIR_DOMAIN_DEF_FORMAT_MIGRATABLE)))
+        goto endjob;
+
+    if (!(cookie = qemuMigrationCookieNew(vm->def)))
+        goto endjob;
+    if (flags & VIR_MIGRATE_PERSIST_DEST) {
+        if (persistXML) {
+            if (!(cookie->persistent = virDomainDefParseString(persistXML, driver->xmlopt,
+                                                               NULL,
+                                                               VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+                goto endjob;
+        } else {
+            virDomainDef *persistent = vm->newDef ? vm->newDef : vm->def;
+
+            if (!(cookie->persistent = virDomainDefCopy(persistent, driver->xmlopt,
+                                                        NULL, true)))
+                goto endjob;
+        }
+    }
+    if (qemuMigrationCookieFormat(cookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+        goto endjob;
+
+    VIR_INFO("Migration of '%s' begins (flags 0x%lx)", vm->def->name, flags);
+    return g_steal_pointer(&xml);
+
+ endjob:
+    if (!offline && QEMU_DOMAIN_PRIVATE(vm)->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+        qemuDomainObjEndAsyncJob(vm);
+        qemuDomainObjSaveStatus(driver, vm);
+    }
+    return NULL;
+}
+
+/* vm locked, the migration-out job held.  Runs QEMU's migration to @uri
+ * and waits for it. */
+static int
+qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
+                              virDomainObj *vm,
+                              const char *uri,
+                              unsigned long long bandwidth,
+                              char **cookieout,
+                              int *cookieoutlen,
+                              unsigned long flags)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autoptr(qemuMigrationCookie) cookie = NULL;
+    g_autofree char *qemuURI = NULL;
+    int rc;
+
+    if (!uri) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("the destination did not give a migration URI"));
+        return -1;
+    }
+    if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
+        return -1;
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
+        return -1;
+
+    if (bandwidth)
+        priv->migMaxBandwidth = bandwidth;
+    if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
+                                     !!(flags & VIR_MIGRATE_AUTO_CONVERGE)) < 0)
+        return -1;
+    if (qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-bandwidth",
+                                  priv->migMaxBandwidth ?
+                                  priv->migMaxBandwidth * 1024ULL * 1024ULL :
+                                  G_MAXINT64) < 0)
+        return -1;
+
+    /* the pause at the end of the migration is the migration's */
+    priv->pausedReason = VIR_DOMAIN_PAUSED_MIGRATION;
+    priv->migrationStatus = 0;
+    memset(&priv->job.progress, 0, sizeof(priv->job.progress));
+    priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
+
+    VIR_INFO("Migrating '%s' to %s", vm->def->name, qemuURI);
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+        return -1;
+    rc = qemuMonitorJSONMigrate(priv->mon, qemuURI, false);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+
+    if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0) < 0) {
+        if (priv->pausedReason == VIR_DOMAIN_PAUSED_MIGRATION)
+            priv->pausedReason = 0;
+        return -1;
+    }
+
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE) < 0)
+        return -1;
+    if (!(cookie = qemuMigrationCookieNew(vm->def)))
+        return -1;
+    cookie->haveStats = true;
+    cookie->downtime = priv->job.progress.downtime;
+    cookie->transferred = priv->job.progress.dataProcessed;
+    cookie->totalTime = g_get_real_time() / 1000 - priv->job.asyncStarted;
+    if (qemuMigrationCookieFormat(cookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+        return -1;
+    VIR_INFO("Migration of '%s' completed by QEMU", vm->def->name);
+    return 0;
+}
+
+/* vm locked, the migration-out job held: the end of the source side. */
+static int
+qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
+                              virDomainObj *vm,
+                              unsigned long flags,
+                              bool cancelled)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    int ret = 0;
+
+    if (cancelled) {
+        bool running = false;
+        int status = 0;
+
+        qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED);
+        VIR_INFO("Migration of '%s' cancelled: keeping it here", vm->def->name);
+        if (virDomainObjIsActive(vm) &&
+            qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) == 0) {
+            qemuMonitorMigrationStats st = { 0 };
+            int rc = qemuMonitorJSONQueryMigrate(priv->mon, &st);
+
+            if (rc == 0 && (st.status == QEMU_MONITOR_MIGRATION_STATUS_ACTIVE ||
+                            st.status == QEMU_MONITOR_MIGRATION_STATUS_SETUP ||
+                            st.status == QEMU_MONITOR_MIGRATION_STATUS_PRE_SWITCHOVER ||
+                            st.status == QEMU_MONITOR_MIGRATION_STATUS_DEVICE))
+                qemuMonitorJSONMigrateCancel(priv->mon);
+            qemuMonitorMigrationStatsClear(&st);
+            rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+            /* QEMU stopped the vCPUs for the switch-over: the guest runs
+             * here again unless the user had paused it */
+            if (rc == 0 && !running && status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE)
+                rc = qemuMonitorJSONStartCPUs(priv->mon);
+            if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+                ret = -1;
+            else if (status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE) {
+                virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
+                                     VIR_DOMAIN_RUNNING_MIGRATION_CANCELED);
+                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                            VIR_DOMAIN_EVENT_RESUMED,
+                                            VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
+            }
+        }
+        if (priv->pausedReason == VIR_DOMAIN_PAUSED_MIGRATION)
+            priv->pausedReason = 0;
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
+    } else {
+        qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3);
+        VIR_INFO("Migration of '%s' confirmed: stopping the source", vm->def->name);
+        priv->beingDestroyed = true;
+        qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_MIGRATED);
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_STOPPED,
+                                    VIR_DOMAIN_EVENT_STOPPED_MIGRATED));
+        if ((flags & VIR_MIGRATE_UNDEFINE_SOURCE) && vm->persistent) {
+            if (virDomainDeleteConfig(driver->paths.configDir,
+                                      driver->paths.autostartDir, vm) == 0) {
+                vm->persistent = 0;
+                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                            VIR_DOMAIN_EVENT_UNDEFINED,
+                                            VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
+            }
+        }
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
+    }
+
+    qemuDomainObjEndAsyncJob(vm);
+    qemuDomainObjSaveStatus(driver, vm);
+    if (!vm->persistent && !virDomainObjIsActive(vm))
+        virDomainObjListRemove(driver->domains, vm);
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Destination                                                            */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuMigrationDstPrepare(virQEMUDriver *driver,
+                        virConnectPtr dconn,
+                        const char *domXML,
+                        const char *dname,
+                        const char *uriIn,
+                        const char *listenAddress,
+                        const char *cookiein,
+                        int cookieinlen,
+                        char **cookieout,
+                        int *cookieoutlen,
+                        char **uriOut,
+                        unsigned long flags)
+{
+    qemuDomainObjPrivate *priv;
+    g_autoptr(virDomainDef) def = NULL;
+    g_autoptr(qemuMigrationCookie) cookie = NULL;
+    g_autoptr(qemuMigrationCookie) outCookie = NULL;
+    unsigned char hostuuid[VIR_UUID_BUFLEN];
+    virDomainObj *vm = NULL;
+    g_autofree char *listenURI = NULL;
+    g_autofree char *host = NULL;
+    g_autofree char *inURI = NULL;
+    unsigned short port = 0;
+    bool portAcquired = false;
+    int ret = -1;
+
+    if (!domXML) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s", _("no domain XML passed"));
+        return -1;
+    }
+    if (!(def = virDomainDefParseString(domXML, driver->xmlopt, NULL,
+                                        VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        return -1;
+    if (dname) {
+        g_free(def->name);
+        def->name = g_strdup(dname);
+    }
+    if (virDomainMigratePrepare3ParamsEnsureACL(dconn, def) < 0)
+        return -1;
+
+    if (!(cookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
+        return -1;
+    if (virGetHostUUID(hostuuid) < 0)
+        return -1;
+    if (cookie->name && memcmp(cookie->hostuuid, hostuuid, VIR_UUID_BUFLEN) == 0) {
+        char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+        virUUIDFormat(hostuuid, uuidstr);
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("Attempt to migrate guest to the same host %s"), uuidstr);
+        return -1;
+    }
+
+    if (flags & VIR_MIGRATE_OFFLINE) {
+        virDomainDef *persistent = cookie->persistent ? cookie->persistent : def;
+
+        if (!(flags & VIR_MIGRATE_PERSIST_DEST)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("offline migration requires the --persistent flag"));
+            return -1;
+        }
+        if (persistent == cookie->persistent) {
+            cookie->persistent = NULL;
+            virDomainDefFree(def);
+            def = persistent;
+            if (dname) {
+                g_free(def->name);
+                def->name = g_strdup(dname);
+            }
+        }
+        if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt, 0, NULL)))
+            return -1;
+        vm->persistent = 1;
+        if (virDomainDefSave(vm->def, driver->xmlopt, driver->paths.configDir) < 0) {
+            virDomainObjListRemove(driver->domains, vm);
+            goto cleanup;
+        }
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_DEFINED,
+                                    VIR_DOMAIN_EVENT_DEFINED_ADDED));
+        /* libvirt wants a URI even when no data will move */
+        *uriOut = g_strdup_printf("tcp:%s", driver->config->migrationHost ?
+                                  driver->config->migrationHost : "localhost");
+        if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
+            qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+            goto cleanup;
+        ret = 0;
+        goto cleanup;
+    }
+
+    if (!(vm = virDomainObjListAdd(driver->domains, &def, driver->xmlopt,
+                                   VIR_DOMAIN_OBJ_LIST_ADD_LIVE |
+                                   VIR_DOMAIN_OBJ_LIST_ADD_CHECK_LIVE, NULL)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
+                                   VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN, flags) < 0)
+        goto remove;
+    priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
+
+    if (virPortAllocatorAcquire(driver->migrationPorts, &port) < 0)
+        goto endjob;
+    portAcquired = true;
+
+    if (!listenAddress)
+        listenAddress = driver->config->migrationAddress;
+    if (!listenAddress)
+        listenAddress = "0.0.0.0";
+    if (strchr(listenAddress, ':') && listenAddress[0] != '[')
+        listenURI = g_strdup_printf("tcp:[%s]:%u", listenAddress, port);
+    else
+        listenURI = g_strdup_printf("tcp:%s:%u", listenAddress, port);
+
+    if (uriIn) {
+        if (!(inURI = qemuMigrationQEMUURI(uriIn, port)))
+            goto endjob;
+        *uriOut = g_strdup(inURI);
+    } else {
+        host = driver->config->migrationHost ?
+               g_strdup(driver->config->migrationHost) : virGetHostname();
+        if (!host)
+            goto endjob;
+        *uriOut = g_strdup_printf("tcp:%s:%u", host, port);
+    }
+
+    if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
+                         QEMU_PROCESS_START_INCOMING) < 0)
+        goto endjob;
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_PREPARE) < 0)
+        goto stop;
+
+    if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_IN, false) < 0)
+        goto stop;
+    {
+        g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-incoming",
+                                                          "s:uri", listenURI, NULL);
+
+        if (qemuMigrationMonitorCommand(vm, QEMU_ASYNC_JOB_MIGRATION_IN, &cmd,
+                                        "migrate-incoming") < 0)
+            goto stop;
+    }
+    priv->migrationPort = port;
+    portAcquired = false;
+
+    qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                VIR_DOMAIN_EVENT_STARTED,
+                                VIR_DOMAIN_EVENT_STARTED_MIGRATED));
+    if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
+        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+        goto stop;
+    qemuDomainObjSaveStatus(driver, vm);
+    VIR_INFO("Incoming migration of '%s' listening on %s (URI %s)",
+             vm->def->name, listenURI, *uriOut);
+    /* the migration-in job goes on until Finish */
+    ret = 0;
+    goto cleanup;
+
+ stop:
+    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+ endjob:
+    g_clear_pointer(uriOut, g_free);
+    if (portAcquired)
+        virPortAllocatorRelease(port);
+    qemuDomainObjEndAsyncJob(vm);
+ remove:
+    if (!vm->persistent && !virDomainObjIsActive(vm))
+        virDomainObjListRemove(driver->domains, vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static virDomainPtr
+qemuMigrationDstFinish(virQEMUDriver *driver,
+                       virConnectPtr dconn,
+                       const char *dname,
+                       const char *cookiein,
+                       int cookieinlen,
+                       char **cookieout,
+                       int *cookieoutlen,
+                       unsigned long flags,
+                       bool cancelled)
+{
+    g_autoptr(qemuMigrationCookie) cookie = NULL;
+    g_autoptr(qemuMigrationCookie) outCookie = NULL;
+    qemuDomainObjPrivate *priv;
+    virDomainObj *vm = NULL;
+    virDomainPtr dom = NULL;
+    bool running = false;
+    int rc;
+
+    if (!(cookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
+        return NULL;
+    if (dname)
+        vm = virDomainObjListFindByName(driver->domains, dname);
+    else if (cookie->name)
+        vm = virDomainObjListFindByUUID(driver->domains, cookie->uuid);
+    if (!vm) {
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching name '%s'"),
+                       NULLSTR(dname ? dname : cookie->name));
+        return NULL;
+    }
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateFinish3ParamsEnsureACL(dconn, vm->def) < 0)
+        goto cleanup;
+
+    if (flags & VIR_MIGRATE_OFFLINE) {
+        if (!cancelled)
+            dom = virGetDomain(dconn, vm->def->name, vm->def->uuid, -1);
+        goto cleanup;
+    }
+
+    if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
+        goto cleanup;
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_FINISH3) < 0)
+        goto fail;
+
+    if (cancelled) {
+        VIR_INFO("Incoming migration of '%s' cancelled", vm->def->name);
+        goto fail;
+    }
+
+    if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
+                          g_get_real_time() / 1000 +
+                          driver->config->monitorTimeoutLong * 1000ULL) < 0)
+        goto fail;
+
+    if (!(flags & VIR_MIGRATE_PAUSED)) {
+        if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
+            goto fail;
+        rc = qemuMonitorJSONStartCPUs(priv->mon);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            goto fail;
+        running = true;
+        virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_RESUMED,
+                                    VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
+    } else {
+        virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_SUSPENDED,
+                                    VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
+    }
+
+    if (flags & VIR_MIGRATE_PERSIST_DEST) {
+        virDomainDef *persistent = cookie->persistent;
+        bool existed = vm->persistent;
+
+        if (!persistent && !(persistent = virDomainDefCopy(vm->def, driver->xmlopt,
+                                                           NULL, true)))
+            goto fail;
+        cookie->persistent = NULL;
+        if (dname) {
+            g_free(persistent->name);
+            persistent->name = g_strdup(dname);
+        }
+        if (virDomainDefSave(persistent, driver->xmlopt, driver->paths.configDir) < 0) {
+            virDomainDefFree(persistent);
+            goto fail;
+        }
+        virDomainDefFree(vm->newDef);
+        vm->newDef = persistent;
+        vm->persistent = 1;
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_DEFINED,
+                                    existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
+                                            : VIR_DOMAIN_EVENT_DEFINED_ADDED));
+    }
+
+    if (priv->migrationPort) {
+        virPortAllocatorRelease(priv->migrationPort);
+        priv->migrationPort = 0;
+    }
+    if (cookie->haveStats) {
+        priv->job.progress.downtime = cookie->downtime;
+        priv->job.progress.dataProcessed = cookie->transferred;
+    }
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
+    qemuDomainObjEndAsyncJob(vm);
+    qemuDomainObjSaveStatus(driver, vm);
+    if ((outCookie = qemuMigrationCookieNew(vm->def)))
+        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen);
+    VIR_INFO("Incoming migration of '%s' finished (%s)", vm->def->name,
+             running ? "running" : "paused");
+    dom = virGetDomain(dconn, vm->def->name, vm->def->uuid, vm->def->id);
+    goto cleanup;
+
+ fail:
+    {
+        virErrorPtr err = NULL;
+
+        virErrorPreserveLast(&err);
+        if (virDomainObjIsActive(vm)) {
+            priv->beingDestroyed = true;
+            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                        VIR_DOMAIN_EVENT_STOPPED,
+                                        VIR_DOMAIN_EVENT_STOPPED_FAILED));
+        }
+        if (priv->migrationPort) {
+            virPortAllocatorRelease(priv->migrationPort);
+            priv->migrationPort = 0;
+        }
+        qemuDomainObjSetAsyncJobResult(vm, cancelled ? VIR_DOMAIN_JOB_CANCELLED
+                                                     : VIR_DOMAIN_JOB_FAILED, NULL);
+        qemuDomainObjEndAsyncJob(vm);
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
+        virErrorRestore(&err);
+    }
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return dom;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Peer to peer: the source daemon drives the destination daemon          */
+/* ---------------------------------------------------------------------- */
+
+static int
+qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
+                          virDomainObj *vm,
+                          const char *dconnuri,
+                          virTypedParameterPtr params,
+                          int nparams,
+                          unsigned long flags)
+{
+    virConnectPtr dconn = NULL;
+    virDomainPtr ddomain = NULL;
+    g_autofree char *xml = NULL;
+    g_autofree char *cookie1 = NULL;
+    g_autofree char *cookie2 = NULL;
+    g_autofree char *cookie3 = NULL;
+    g_autofree char *cookie4 = NULL;
+    int cookie1len = 0, cookie2len = 0, cookie3len = 0, cookie4len = 0;
+    g_autofree char *uriOut = NULL;
+    virTypedParameterPtr dparams = NULL;
+    int ndparams = 0;
+    const char *uri;
+    unsigned long long bandwidth = 0;
+    unsigned long destflags = flags & ~(VIR_MIGRATE_ABORT_ON_ERROR |
+                                        VIR_MIGRATE_AUTO_CONVERGE |
+                                        VIR_MIGRATE_PEER2PEER);
+    bool cancelled = true;
+    int rc;
+    int ret = -1;
+
+    if (!(xml = qemuMigrationSrcBegin(driver, vm,
+                                      qemuMigrationParamString(params, nparams,
+                                                               VIR_MIGRATE_PARAM_DEST_XML),
+                                      qemuMigrationParamString(params, nparams,
+                                                               VIR_MIGRATE_PARAM_PERSIST_XML),
+                                      &cookie1, &cookie1len, flags)))
+        return -1;
+    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
+        destflags |= VIR_MIGRATE_PAUSED;
+
+    /* talking to the other daemon: never with the domain locked */
+    virObjectUnlock(vm);
+    dconn = virConnectOpenAuth(dconnuri, virConnectAuthPtrDefault, 0);
+    virObjectLock(vm);
+    if (!dconn) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot connect to the destination '%s': %s"),
+                       dconnuri, virGetLastErrorMessage());
+        goto confirm;
+    }
+    if (!VIR_DRV_SUPPORTS_FEATURE(dconn->driver, dconn, VIR_DRV_FEATURE_MIGRATION_PARAMS) ||
+        !VIR_DRV_SUPPORTS_FEATURE(dconn->driver, dconn, VIR_DRV_FEATURE_MIGRATION_V3) ||
+        !dconn->driver->domainMigratePrepare3Params ||
+        !dconn->driver->domainMigrateFinish3Params) {
+        virReportError(VIR_ERR_OPERATION_FAILED, "%s",
+                       _("the destination does not support migration v3 with parameters"));
+        goto confirm;
+    }
+
+    virTypedParamsCopy(&dparams, params, nparams);
+    ndparams = nparams;
+    if (virTypedParamsReplaceString(&dparams, &ndparams, VIR_MIGRATE_PARAM_DEST_XML, xml) < 0)
+        goto confirm;
+    virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
+
+    virObjectUnlock(vm);
+    rc = dconn->driver->domainMigratePrepare3Params(dconn, dparams, ndparams,
+                                                    cookie1, cookie1len,
+                                                    &cookie2, &cookie2len,
+                                                    &uriOut, destflags);
+    virObjectLock(vm);
+    if (rc < 0)
+        goto confirm;
+
+    uri = uriOut ? uriOut : qemuMigrationParamString(params, nparams, VIR_MIGRATE_PARAM_URI);
+    if (uri && virTypedParamsReplaceString(&dparams, &ndparams, VIR_MIGRATE_PARAM_URI, uri) < 0)
+        goto finish;
+
+    if (qemuMigrationSrcPerformLocked(driver, vm, uri, bandwidth, &cookie3,
+                                      &cookie3len, flags) == 0)
+        cancelled = false;
+
+ finish:
+    {
+        virErrorPtr err = NULL;
+
+        virErrorPreserveLast(&err);
+        virObjectUnlock(vm);
+        ddomain = dconn->driver->domainMigrateFinish3Params(dconn, dparams, ndparams,
+                                                            cookie3 ? cookie3 : cookie2,
+                                                            cookie3 ? cookie3len : cookie2len,
+                                                            &cookie4, &cookie4len,
+                                                            destflags, cancelled);
+        virObjectLock(vm);
+        if (cancelled && err)
+            virErrorRestore(&err);
+        else
+            virFreeError(err);
+    }
+    cancelled = ddomain == NULL;
+
+ confirm:
+    {
+        virErrorPtr err = NULL;
+
+        virErrorPreserveLast(&err);
+        if (qemuMigrationSrcConfirmLocked(driver, vm, flags, cancelled) == 0 && !cancelled)
+            ret = 0;
+        if (cancelled)
+            virErrorRestore(&err);
+        else
+            virFreeError(err);
+    }
+    if (cancelled && ret == 0)
+        ret = -1;
+    if (ddomain)
+        virObjectUnref(ddomain);
+    virTypedParamsFree(dparams, ndparams);
+    if (dconn) {
+        virObjectUnlock(vm);
+        virConnectClose(dconn);
+        virObjectLock(vm);
+    }
+    return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Driver entry points                                                    */
+/* ---------------------------------------------------------------------- */
+
+static virDomainObj *
+qemuMigrationDomObj(virDomainPtr dom)
+{
+    virDomainObj *vm;
+
+    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
+        char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+        virUUIDFormat(dom->uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s' (%s)"), uuidstr, dom->name);
+    }
+    return vm;
+}
+
+static char *
+qemuDomainMigrateBegin3Params(virDomainPtr dom,
+                              virTypedParameterPtr params,
+                              int nparams,
+                              char **cookieout,
+                              int *cookieoutlen,
+                              unsigned int flags)
+{
+    virDomainObj *vm;
+    char *xml = NULL;
+
+    virCheckFlags(QEMU_MIGRATION_FLAGS, NULL);
+    if (qemuMigrationValidateParams(params, nparams) < 0)
+        return NULL;
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return NULL;
+    if (virDomainMigrateBegin3ParamsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    xml = qemuMigrationSrcBegin(qemu_driver, vm,
+                                qemuMigrationParamString(params, nparams,
+                                                         VIR_MIGRATE_PARAM_DEST_XML),
+                                qemuMigrationParamString(params, nparams,
+                                                         VIR_MIGRATE_PARAM_PERSIST_XML),
+                                cookieout, cookieoutlen, flags);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return xml;
+}
+
+static int
+qemuDomainMigratePrepare3Params(virConnectPtr dconn,
+                                virTypedParameterPtr params,
+                                int nparams,
+                                const char *cookiein,
+                                int cookieinlen,
+                                char **cookieout,
+                                int *cookieoutlen,
+                                char **uri_out,
+                                unsigned int flags)
+{
+    virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
+    if (qemuMigrationValidateParams(params, nparams) < 0)
+        return -1;
+    return qemuMigrationDstPrepare(qemu_driver, dconn,
+                                   qemuMigrationParamString(params, nparams,
+                                                            VIR_MIGRATE_PARAM_DEST_XML),
+                                   qemuMigrationParamString(params, nparams,
+                                                            VIR_MIGRATE_PARAM_DEST_NAME),
+                                   qemuMigrationParamString(params, nparams,
+                                                            VIR_MIGRATE_PARAM_URI),
+                                   qemuMigrationParamString(params, nparams,
+                                                            VIR_MIGRATE_PARAM_LISTEN_ADDRESS),
+                                   cookiein, cookieinlen, cookieout, cookieoutlen,
+                                   uri_out, flags);
+}
+
+static int
+qemuDomainMigratePerform3Params(virDomainPtr dom,
+                                const char *dconnuri,
+                                virTypedParameterPtr params,
+                                int nparams,
+                                const char *cookiein G_GNUC_UNUSED,
+                                int cookieinlen G_GNUC_UNUSED,
+                                char **cookieout,
+                                int *cookieoutlen,
+                                unsigned int flags)
+{
+    virQEMUDriver *driver = qemu_driver;
+    virDomainObj *vm;
+    unsigned long long bandwidth = 0;
+    int ret = -1;
+
+    virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
+    if (qemuMigrationValidateParams(params, nparams) < 0)
+        return -1;
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    if (virDomainMigratePerform3ParamsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+
+    if (flags & VIR_MIGRATE_PEER2PEER) {
+        if (!dconnuri) {
+            virReportError(VIR_ERR_INVALID_ARG, "%s",
+                           _("peer-to-peer migration needs the destination URI"));
+            goto cleanup;
+        }
+        ret = qemuMigrationSrcPeer2Peer(driver, vm, dconnuri, params, nparams, flags);
+        goto cleanup;
+    }
+
+    if (flags & VIR_MIGRATE_OFFLINE) {
+        ret = 0;     /* nothing to move */
+        goto cleanup;
+    }
+    if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+        goto cleanup;
+    virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
+    ret = qemuMigrationSrcPerformLocked(driver, vm,
+                                        qemuMigrationParamString(params, nparams,
+                                                                 VIR_MIGRATE_PARAM_URI),
+                                        bandwidth, cookieout, cookieoutlen, flags);
+    /* the job waits for Confirm, in whatever thread it comes */
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static virDomainPtr
+qemuDomainMigrateFinish3Params(virConnectPtr dconn,
+                               virTypedParameterPtr params,
+                               int nparams,
+                               const char *cookiein,
+                               int cookieinlen,
+                               char **cookieout,
+                               int *cookieoutlen,
+                               unsigned int flags,
+                               int cancelled)
+{
+    virCheckFlags(QEMU_MIGRATION_FLAGS, NULL);
+    if (qemuMigrationValidateParams(params, nparams) < 0)
+        return NULL;
+    return qemuMigrationDstFinish(qemu_driver, dconn,
+                                  qemuMigrationParamString(params, nparams,
+                                                           VIR_MIGRATE_PARAM_DEST_NAME),
+                                  cookiein, cookieinlen, cookieout, cookieoutlen,
+                                  flags, cancelled != 0);
+}
+
+static int
+qemuDomainMigrateConfirm3Params(virDomainPtr dom,
+                                virTypedParameterPtr params,
+                                int nparams,
+                                const char *cookiein G_GNUC_UNUSED,
+                                int cookieinlen G_GNUC_UNUSED,
+                                unsigned int flags,
+                                int cancelled)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
+    if (qemuMigrationValidateParams(params, nparams) < 0)
+        return -1;
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    if (virDomainMigrateConfirm3ParamsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (flags & VIR_MIGRATE_OFFLINE) {
+        if (!cancelled && (flags & VIR_MIGRATE_UNDEFINE_SOURCE) && vm->persistent &&
+            virDomainDeleteConfig(qemu_driver->paths.configDir,
+                                  qemu_driver->paths.autostartDir, vm) == 0) {
+            vm->persistent = 0;
+            qemuMigrationQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+                                        VIR_DOMAIN_EVENT_UNDEFINED,
+                                        VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
+            virDomainObjListRemove(qemu_driver->domains, vm);
+        }
+        ret = 0;
+        goto cleanup;
+    }
+    if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+        goto cleanup;
+    ret = qemuMigrationSrcConfirmLocked(qemu_driver, vm, flags, cancelled != 0);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* Tuning calls allowed beside the migration (QEMU_JOB_MIGRATION_OP). */
+static int
+qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
+                             unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateSetMaxSpeedEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (bandwidth > G_MAXINT64 / (1024 * 1024)) {
+        virReportError(VIR_ERR_OVERFLOW,
+                       _("bandwidth must be less than %llu"),
+                       (unsigned long long) G_MAXINT64 / (1024 * 1024) + 1);
+        goto cleanup;
+    }
+    if (!virDomainObjIsActive(vm)) {
+        priv->migMaxBandwidth = bandwidth;
+        ret = 0;
+        goto cleanup;
+    }
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) args = NULL;
+        int rc = -1;
+
+        if (tdmJSONValueObjectCreate(&args, "U:max-bandwidth",
+                                     bandwidth ? bandwidth * 1024ULL * 1024ULL :
+                                     (unsigned long long) G_MAXINT64, NULL) == 0)
+            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
+            priv->migMaxBandwidth = bandwidth;
+            ret = 0;
+        }
+    }
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainMigrateGetMaxSpeed(virDomainPtr dom, unsigned long *bandwidth,
+                             unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    if (virDomainMigrateGetMaxSpeedEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    *bandwidth = QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth;
+    if (*bandwidth == 0)
+        *bandwidth = G_MAXINT64 / (1024 * 1024);   /* unlimited, as libvirt says it */
+    ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
+                                unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateSetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) args = NULL;
+        int rc = -1;
+
+        if (tdmJSONValueObjectCreate(&args, "U:downtime-limit", downtime, NULL) == 0)
+            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+            ret = 0;
+    }
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
+                                unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuMigrationDomObj(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateGetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) mparams = NULL;
+        int rc = qemuMonitorJSONGetMigrationParams(priv->mon, &mparams);
+
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
+            if (tdmJSONValueObjectGetNumberULLong(mparams, "downtime-limit", downtime) < 0)
+                virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                               _("QEMU does not report the migration downtime limit"));
+            else
+                ret = 0;
+        }
+    }
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+void
+qemuMigrationRegister(virHypervisorDriver *driver)
+{
+    driver->domainMigrateBegin3Params = qemuDomainMigrateBegin3Params;
+    driver->domainMigratePrepare3Params = qemuDomainMigratePrepare3Params;
+    driver->domainMigratePerform3Params = qemuDomainMigratePerform3Params;
+    driver->domainMigrateFinish3Params = qemuDomainMigrateFinish3Params;
+    driver->domainMigrateConfirm3Params = qemuDomainMigrateConfirm3Params;
+    driver->domainMigrateSetMaxSpeed = qemuDomainMigrateSetMaxSpeed;
+    driver->domainMigrateGetMaxSpeed = qemuDomainMigrateGetMaxSpeed;
+    driver->domainMigrateSetMaxDowntime = qemuDomainMigrateSetMaxDowntime;
+    driver->domainMigrateGetMaxDowntime = qemuDomainMigrateGetMaxDowntime;
+}
+
+int
+qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
+                     virDomainObj *vm,
+                     qemuDomainAsyncJob asyncJob,
+                     int phase)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    bool running = false;
+    int status = 0;
+    int rc;
+
+    if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        /* an incoming guest that did not finish arriving is not ours */
+        if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3) {
+            VIR_WARN("Incoming migration of '%s' was interrupted: destroying it",
+                     vm->def->name);
+            return -1;
+        }
+        return 0;
+    }
+    if (asyncJob != QEMU_ASYNC_JOB_MIGRATION_OUT)
+        return 0;
+
+    /* the source: cancel what QEMU may still do, and the guest runs here
+     * unless the switch-over happened (then it stays paused: the
+     * destination may run it, and only the user can know) */
+    if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+        return -1;
+    if (phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
+        qemuMonitorJSONMigrateCancel(priv->mon);
+    rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+    if (rc == 0 && !running && status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE &&
+        phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
+        rc = qemuMonitorJSONStartCPUs(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    VIR_WARN("Outgoing migration of '%s' was interrupted in phase %s: %s",
+             vm->def->name, NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)),
+             phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE ? "cancelled, guest runs here"
+                                                           : "guest left paused here");
+    return 0;
+}

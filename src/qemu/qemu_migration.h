@@ -1,0 +1,42 @@
+/*
+ * qemu_migration.h: live and offline migration between libvirt hosts, the
+ * v3 protocol with parameters (begin, prepare, perform, finish, confirm)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Jobs: the source holds the async job migration-out from Begin to
+ * Confirm, the destination holds migration-in from Prepare to Finish.
+ * Those steps are separate API calls, often in separate threads: each step
+ * adopts the async job when it starts.  Queries, abort, suspend and the
+ * migration tuning calls run beside the job (see the mask table in
+ * qemu_domainjob.c); the domain lock is released whenever a step waits.
+ */
+#pragma once
+
+#include "internal.h"
+#include "driver.h"
+#include "qemu_conf.h"
+#include "qemu_domain.h"
+
+/* The flags Tandem's migration accepts. */
+#define QEMU_MIGRATION_FLAGS \
+    (VIR_MIGRATE_LIVE | \
+     VIR_MIGRATE_PEER2PEER | \
+     VIR_MIGRATE_PERSIST_DEST | \
+     VIR_MIGRATE_UNDEFINE_SOURCE | \
+     VIR_MIGRATE_PAUSED | \
+     VIR_MIGRATE_CHANGE_PROTECTION | \
+     VIR_MIGRATE_ABORT_ON_ERROR | \
+     VIR_MIGRATE_AUTO_CONVERGE | \
+     VIR_MIGRATE_OFFLINE | \
+     VIR_MIGRATE_UNSAFE)
+
+/* Fills the migration entries of the hypervisor driver table. */
+void qemuMigrationRegister(virHypervisorDriver *driver);
+
+/* Resolves a migration job interrupted by a daemon restart, by its phase.
+ * Called by the reconnect code with the adopted async job held and the
+ * monitor connected.  Returns 0 when the domain stays, -1 when it must be
+ * stopped. */
+int qemuMigrationRecover(virQEMUDriver *driver, virDomainObj *vm,
+                         qemuDomainAsyncJob asyncJob, int phase);

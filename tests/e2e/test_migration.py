@@ -1,0 +1,287 @@
+# test_migration.py: live and offline migration between two real libvirtd
+# daemons running Tandem (two "hosts": separate mount namespaces, sockets
+# and host UUIDs), with a guest that keeps dirtying its memory.  While the
+# migration runs a second client keeps asking dominfo, domstate,
+# domjobinfo and domstats on both hosts: none of those calls may fail or
+# wait for the migration (the worst latency seen is printed).
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+
+t = TAP()
+MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
+
+
+def guest_paths():
+    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
+    if r.rc != 0:
+        raise RuntimeError("build-guest.sh failed:\n%s" % r)
+    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
+
+
+def dirty_xml(name, kernel, mem_mib=128, dirty_mib=64):
+    return """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>%d</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>%s</kernel><cmdline>dirty=%d quiet</cmdline></os>
+  <devices><serial type='pty'/><console type='pty'/></devices>
+</domain>
+""" % (name, mem_mib, kernel, dirty_mib)
+
+
+def define(d, xml):
+    path = write_tmp(xml)
+    try:
+        return d.virsh("define", path)
+    finally:
+        os.unlink(path)
+
+
+def domstate(d, name):
+    r = d.virsh("domstate", "--reason", name)
+    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
+
+
+def qemu_pid(d, name):
+    try:
+        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, TypeError):
+        return False
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return 0
+
+
+def start_dirty(d, name, kernel, dirty_mib=64):
+    """Starts the dirtying guest and waits until it has touched its memory."""
+    define(d, dirty_xml(name, kernel, dirty_mib=dirty_mib))
+    r = d.virsh("start", name)
+    pid = qemu_pid(d, name)
+    ok = r.rc == 0 and wait_for(lambda: rss_kib(pid) > dirty_mib * 1024, 60)
+    return ok, pid
+
+
+def wait_for(cond, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return cond()
+
+
+class Prober(threading.Thread):
+    """Keeps querying a domain on both hosts and records failures and the
+    worst latency per host."""
+
+    CALLS = [("dominfo",), ("domstate",), ("domjobinfo",), ("domstats",)]
+
+    def __init__(self, hosts, name):
+        super().__init__(daemon=True)
+        self.hosts, self.name = hosts, name
+        self.stop_flag = threading.Event()
+        self.failures = []
+        self.worst = {h.name: 0.0 for h in hosts}
+        self.count = 0
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            for h in self.hosts:
+                for call in self.CALLS:
+                    start = time.time()
+                    r = h.virsh(call[0], self.name, timeout=60)
+                    dt = time.time() - start
+                    self.worst[h.name] = max(self.worst[h.name], dt)
+                    self.count += 1
+                    # not (yet / any more) on that host is not a failure
+                    if r.rc != 0 and "failed to get domain" not in r.err and \
+                       "Domain not found" not in r.err and "no domain" not in r.err:
+                        self.failures.append((h.name, call[0], r.err.strip()))
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(120)
+
+
+def migrate_bg(src, name, dst, extra):
+    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
+            dst.uri] + MIG_ARGS + extra
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def jobinfo(d, name):
+    r = d.virsh("domjobinfo", name)
+    info = {}
+    for line in r.out.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip()] = v.strip()
+    return info
+
+
+def test_managed_and_back(a, b, kernel):
+    ok, pid_a = start_dirty(a, "mig1", kernel)
+    t.ok(ok, "mig1 runs on A and dirties its memory")
+
+    prober = Prober([a, b], "mig1")
+    prober.start()
+    p = migrate_bg(a, "mig1", b, ["--bandwidth", "16"])
+    # the migration runs (throttled): look at it from both sides
+    t.ok(wait_for(lambda: jobinfo(a, "mig1").get("Job type") == "Unbounded", 30),
+         "source domjobinfo shows the running migration", jobinfo(a, "mig1"))
+    t.ok(wait_for(lambda: jobinfo(b, "mig1").get("Job type") == "Unbounded", 30),
+         "destination domjobinfo shows the incoming migration", jobinfo(b, "mig1"))
+    time.sleep(2)
+    info = jobinfo(a, "mig1")
+    t.ok(info.get("Operation") == "Outgoing migration" and "Memory processed" in info,
+         "source domjobinfo: outgoing migration with memory progress", info)
+    r = a.virsh("migrate-getspeed", "mig1")
+    t.eq(r.out.strip(), "16", "migrate-getspeed during the migration")
+    r = a.virsh("migrate-setmaxdowntime", "mig1", "500")
+    t.ok(r.rc == 0, "migrate-setmaxdowntime during the migration", r)
+    t.eq(domstate(b, "mig1"), "paused (migrating)", "destination: paused (migrating)")
+    # let it converge: unthrottle, and stop the dirtying by pausing the source
+    r = a.virsh("migrate-setspeed", "mig1", "0")
+    t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
+    r = a.virsh("suspend", "mig1")
+    t.ok(r.rc == 0, "suspend is allowed during the migration", r)
+    try:
+        out, err = p.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    prober.stop()
+    t.ok(p.returncode == 0, "virsh migrate --live (client-managed) succeeded",
+         "rc=%s\n%s\n%s" % (p.returncode, out, err))
+    t.eq(prober.failures, [], "no query failed on either host during the migration")
+    print("# worst query latency during migration: %s (%d calls)" % (
+        ", ".join("%s %.3f s" % kv for kv in prober.worst.items()), prober.count))
+    t.ok(domstate(b, "mig1").startswith("running"), "mig1 runs on B", domstate(b, "mig1"))
+    t.ok(wait_for(lambda: not alive(pid_a), 20), "A's QEMU is gone")
+    t.eq(domstate(a, "mig1"), "shut off (migrated)", "A: shut off (migrated), still defined")
+    t.eq(b.virsh("list", "--transient", "--name").out.split(), ["mig1"], "B: transient")
+    info = jobinfo(a, "mig1")
+    r = a.virsh("domjobinfo", "--completed", "mig1")
+    t.ok(r.rc == 0 and "Completed" in r.out, "source domjobinfo --completed", r)
+
+    # and back, peer to peer, making it persistent there and gone here
+    r = b.virsh("migrate", "--live", "--p2p", "--persistent", "--undefinesource",
+                "mig1", a.uri, *MIG_ARGS, timeout=180)
+    t.ok(r.rc == 0, "virsh migrate --p2p --persistent --undefinesource back to A", r)
+    t.ok(domstate(a, "mig1").startswith("running"), "mig1 runs on A again", domstate(a, "mig1"))
+    t.ok("mig1" in a.virsh("list", "--persistent", "--name").out.split(), "A: persistent")
+    t.ok("mig1" not in b.virsh("list", "--all", "--name").out.split(),
+         "B: nothing left (transient source gone)")
+    a.virsh("destroy", "mig1")
+
+
+def test_abort(a, b, kernel):
+    ok, pid_a = start_dirty(a, "mig2", kernel)
+    p = migrate_bg(a, "mig2", b, ["--bandwidth", "4"])
+    t.ok(wait_for(lambda: jobinfo(a, "mig2").get("Job type") == "Unbounded", 30),
+         "abort: migration running")
+    time.sleep(1)
+    r = a.virsh("domjobabort", "mig2")
+    t.ok(r.rc == 0, "domjobabort on the source", r)
+    out, err = p.communicate(timeout=120)
+    t.ok(p.returncode != 0 and "abort" in err.lower(), "virsh migrate reports the abort", err)
+    t.ok(domstate(a, "mig2").startswith("running"), "source keeps running after the abort",
+         domstate(a, "mig2"))
+    t.ok(alive(pid_a) and qemu_pid(a, "mig2") == pid_a, "same source QEMU")
+    t.ok(wait_for(lambda: "mig2" not in b.virsh("list", "--all", "--name").out.split(), 20),
+         "destination torn down, nothing left defined there")
+    r = b.virsh("domjobabort", "mig2")
+    t.ok(r.rc != 0, "nothing to abort on the destination any more", r)
+    a.virsh("destroy", "mig2")
+
+
+def test_dest_dies(a, b, kernel):
+    start_dirty(a, "mig3", kernel)
+    p = migrate_bg(a, "mig3", b, ["--bandwidth", "4"])
+    t.ok(wait_for(lambda: qemu_pid(b, "mig3") is not None and alive(qemu_pid(b, "mig3")), 30),
+         "destination QEMU started")
+    time.sleep(1)
+    os.kill(qemu_pid(b, "mig3"), signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    t.ok(p.returncode != 0, "migration fails when the destination QEMU dies", err)
+    t.ok(wait_for(lambda: domstate(a, "mig3").startswith("running"), 30),
+         "source still runs: exactly one copy", domstate(a, "mig3"))
+    t.ok(wait_for(lambda: "mig3" not in b.virsh("list", "--all", "--name").out.split(), 30),
+         "nothing left on the destination")
+    a.virsh("destroy", "mig3")
+
+
+def test_offline(a, b, kernel):
+    define(a, dirty_xml("mig4", kernel))
+    r = a.virsh("migrate", "--offline", "--persistent", "mig4", b.uri)
+    t.ok(r.rc == 0, "migrate --offline --persistent", r)
+    t.eq(domstate(b, "mig4"), "shut off (unknown)", "offline: defined on B, shut off")
+    t.ok("mig4" in a.virsh("list", "--all", "--name").out.split(), "offline: still defined on A")
+    r = a.virsh("migrate", "--offline", "mig4", b.uri)
+    t.ok(r.rc != 0, "offline migration without --persistent is refused", r)
+
+
+def test_same_host():
+    u = "5a1f6c6e-1111-4222-8333-944455556666"
+    x, y = Daemon("same1", host_uuid=u), Daemon("same2", host_uuid=u)
+    try:
+        x.start()
+        y.start()
+        define(x, dirty_xml("same", "/nonexistent"))
+        r = x.virsh("migrate", "--offline", "--persistent", "same", y.uri)
+        t.ok(r.rc != 0 and "Attempt to migrate guest to the same host" in r.err,
+             "migration to a host with the same host UUID is refused", r)
+    finally:
+        x.cleanup()
+        y.cleanup()
+
+
+a = Daemon("migA")
+b = Daemon("migB")
+try:
+    paths = guest_paths()
+    a.start()
+    b.start()
+    for name, fn in [("managed and back", test_managed_and_back), ("abort", test_abort),
+                     ("destination dies", test_dest_dies), ("offline", test_offline)]:
+        t.run(name, fn, a, b, paths["DIRTY"])
+    t.ok(a.alive() and b.alive(), "both daemons alive at the end")
+except Exception as ex:
+    t.ok(False, "migration setup", "%s\nA:\n%s\nB:\n%s" % (ex, a.log_tail(), b.log_tail()))
+finally:
+    for d in (a, b):
+        rundir = d.private("/run/libvirt/qemu")
+        for n in os.listdir(rundir) if os.path.isdir(rundir) else []:
+            if n.endswith(".pid"):
+                pid = qemu_pid(d, n[:-4])
+                if pid and alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        d.cleanup()
+t.run("same host", test_same_host)
+t.done()
