@@ -22,6 +22,8 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_save.h"
+#include "qemu_snapshot.h"
 #include "qemu_domainstats.h"
 #include "qemu_monitor_json.h"
 
@@ -1844,6 +1846,8 @@ qemuRegister(void)
     qemuDomainDevicesRegister(&qemuHypervisorDriver);
     qemuAgentRegister(&qemuHypervisorDriver);
     qemuMigrationRegister(&qemuHypervisorDriver);
+    qemuSaveRegister(&qemuHypervisorDriver);
+    qemuSnapshotRegister(&qemuHypervisorDriver);
     if (virRegisterConnectDriver(&qemuConnectDriver, true) < 0)
         return -1;
     if (virRegisterStateDriver(&qemuStateDriver) < 0)
