@@ -33,6 +33,9 @@ struct _qemuDomainObjPrivate {
     int migrationStatus;           /* last MIGRATION event (qemuMonitorMigrationStatus) */
     unsigned long migMaxBandwidth; /* MiB/s for outgoing migration, 0 = unlimited */
     unsigned short migrationPort;  /* incoming migration port while reserved */
+    virConnectPtr migrationConn;   /* connection driving a client-managed
+                                    * migration step by step (not a reference):
+                                    * when it closes, the migration is undone */
     /* guest memory statistics of the balloon driver as last read by
      * virDomainMemoryStats (qemu_domain_query.c), served by the balloon
      * group of domain stats; cleared at start and reconnect */

@@ -291,6 +291,7 @@ static int
 qemuConnectClose(virConnectPtr conn)
 {
     qemuProcessAutoDestroyRun(qemu_driver, conn);
+    qemuMigrationConnectionClosed(qemu_driver, conn);
     conn->privateData = NULL;
     return 0;
 }

@@ -335,6 +335,7 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
  * the XML the destination will run. */
 static char *
 qemuMigrationSrcBegin(virQEMUDriver *driver,
+                      virConnectPtr conn,
                       virDomainObj *vm,
                       const char *xmlin,
                       const char *persistXML,
@@ -376,6 +377,7 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
             goto endjob;
         }
         QEMU_DOMAIN_PRIVATE(vm)->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
+        QEMU_DOMAIN_PRIVATE(vm)->migrationConn = conn;
         if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_BEGIN3) < 0)
             goto endjob;
     }
@@ -560,6 +562,7 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
         qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
     }
 
+    priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
     qemuDomainObjSaveStatus(driver, vm);
     if (!vm->persistent && !virDomainObjIsActive(vm))
@@ -715,6 +718,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
             goto stop;
     }
     priv->migrationPort = port;
+    priv->migrationConn = dconn;
     portAcquired = false;
 
     qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
@@ -853,6 +857,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         priv->job.progress.dataProcessed = cookie->transferred;
     }
     qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
+    priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
     qemuDomainObjSaveStatus(driver, vm);
     if ((outCookie = qemuMigrationCookieNew(vm->def)))
@@ -881,6 +886,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         }
         qemuDomainObjSetAsyncJobResult(vm, cancelled ? VIR_DOMAIN_JOB_CANCELLED
                                                      : VIR_DOMAIN_JOB_FAILED, NULL);
+        priv->migrationConn = NULL;
         qemuDomainObjEndAsyncJob(vm);
         if (!vm->persistent)
             virDomainObjListRemove(driver->domains, vm);
@@ -924,7 +930,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
     int rc;
     int ret = -1;
 
-    if (!(xml = qemuMigrationSrcBegin(driver, vm,
+    if (!(xml = qemuMigrationSrcBegin(driver, NULL, vm,
                                       qemuMigrationParamString(params, nparams,
                                                                VIR_MIGRATE_PARAM_DEST_XML),
                                       qemuMigrationParamString(params, nparams,
@@ -1057,7 +1063,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
         return NULL;
     if (virDomainMigrateBegin3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    xml = qemuMigrationSrcBegin(qemu_driver, vm,
+    xml = qemuMigrationSrcBegin(qemu_driver, dom->conn, vm,
                                 qemuMigrationParamString(params, nparams,
                                                          VIR_MIGRATE_PARAM_DEST_XML),
                                 qemuMigrationParamString(params, nparams,
@@ -1338,6 +1344,67 @@ qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
+}
+
+typedef struct {
+    virConnectPtr conn;
+    GPtrArray *vms;
+} qemuMigrationClosedData;
+
+static int
+qemuMigrationCollectByConn(virDomainObj *vm, void *opaque)
+{
+    qemuMigrationClosedData *data = opaque;
+
+    virObjectLock(vm);
+    if (QEMU_DOMAIN_PRIVATE(vm)->migrationConn == data->conn)
+        g_ptr_array_add(data->vms, virObjectRef(vm));
+    virObjectUnlock(vm);
+    return 0;
+}
+
+void
+qemuMigrationConnectionClosed(virQEMUDriver *driver, virConnectPtr conn)
+{
+    qemuMigrationClosedData data = { conn, g_ptr_array_new() };
+    size_t i;
+
+    virDomainObjListForEach(driver->domains, false, qemuMigrationCollectByConn, &data);
+    for (i = 0; i < data.vms->len; i++) {
+        virDomainObj *vm = g_ptr_array_index(data.vms, i);
+        qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+        virObjectLock(vm);
+        if (priv->migrationConn != conn) {
+            virDomainObjEndAPI(&vm);
+            continue;
+        }
+        VIR_WARN("The client driving the migration of '%s' went away: undoing it",
+                 vm->def->name);
+        if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+            qemuDomainObjAdoptAsyncJob(vm);
+            qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
+        } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+            qemuDomainObjAdoptAsyncJob(vm);
+            if (virDomainObjIsActive(vm)) {
+                priv->beingDestroyed = true;
+                qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+                qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                            VIR_DOMAIN_EVENT_STOPPED,
+                                            VIR_DOMAIN_EVENT_STOPPED_FAILED));
+            }
+            priv->migrationConn = NULL;
+            qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
+            qemuDomainObjEndAsyncJob(vm);
+            if (!vm->persistent)
+                virDomainObjListRemove(driver->domains, vm);
+        } else {
+            priv->migrationConn = NULL;
+        }
+        virDomainObjEndAPI(&vm);
+    }
+    g_ptr_array_free(data.vms, TRUE);
 }
 
 void

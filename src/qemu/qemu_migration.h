@@ -34,6 +34,12 @@
 /* Fills the migration entries of the hypervisor driver table. */
 void qemuMigrationRegister(virHypervisorDriver *driver);
 
+/* @conn closes: migrations it was driving step by step will never see
+ * their next step; undo them (source: cancel and keep the guest running
+ * unless QEMU already switched over; destination: drop the incoming
+ * guest). */
+void qemuMigrationConnectionClosed(virQEMUDriver *driver, virConnectPtr conn);
+
 /* Resolves a migration job interrupted by a daemon restart, by its phase.
  * Called by the reconnect code with the adopted async job held and the
  * monitor connected.  Returns 0 when the domain stays, -1 when it must be

@@ -237,6 +237,23 @@ def test_dest_dies(a, b, kernel):
     a.virsh("destroy", "mig3")
 
 
+def test_client_dies(a, b, kernel):
+    ok, pid_a = start_dirty(a, "mig5", kernel)
+    p = migrate_bg(a, "mig5", b, ["--bandwidth", "4"])
+    t.ok(wait_for(lambda: jobinfo(a, "mig5").get("Job type") == "Unbounded", 30),
+         "client dies: migration running")
+    time.sleep(1)
+    p.kill()
+    p.communicate()
+    t.ok(wait_for(lambda: jobinfo(a, "mig5").get("Job type") == "None", 30),
+         "the source undoes the migration when its client goes away", jobinfo(a, "mig5"))
+    t.ok(domstate(a, "mig5").startswith("running") and qemu_pid(a, "mig5") == pid_a,
+         "the guest keeps running on the source", domstate(a, "mig5"))
+    t.ok(wait_for(lambda: "mig5" not in b.virsh("list", "--all", "--name").out.split(), 30),
+         "the destination drops the incoming guest")
+    a.virsh("destroy", "mig5")
+
+
 def test_offline(a, b, kernel):
     define(a, dirty_xml("mig4", kernel))
     r = a.virsh("migrate", "--offline", "--persistent", "mig4", b.uri)
@@ -269,7 +286,8 @@ try:
     a.start()
     b.start()
     for name, fn in [("managed and back", test_managed_and_back), ("abort", test_abort),
-                     ("destination dies", test_dest_dies), ("offline", test_offline)]:
+                     ("destination dies", test_dest_dies), ("client dies", test_client_dies),
+                     ("offline", test_offline)]:
         t.run(name, fn, a, b, paths["DIRTY"])
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
 except Exception as ex:
