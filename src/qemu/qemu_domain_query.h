@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "driver.h"
 #include "qemu_domain.h"
+#include "virtypedparam.h"
 
 /* Fills this file's entries of the hypervisor driver table. */
 void qemuDomainQueryRegister(virHypervisorDriver *driver);
@@ -16,3 +17,8 @@ void qemuDomainQueryRegister(virHypervisorDriver *driver);
  * (with the start job's @asyncJob) and at reconnect (QEMU_ASYNC_JOB_NONE,
  * a modify job held).  vm locked. */
 int qemuDomainQuerySetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
+
+/* The balloon group of domain stats beyond current/maximum, without QEMU:
+ * the guest statistics virDomainMemoryStats last read (when a period is
+ * set), and balloon.rss from /proc.  vm locked. */
+int qemuDomainQueryBalloonStatsParams(virDomainObj *vm, virTypedParamList *params);

@@ -17,6 +17,7 @@
 #include "qemu_domain.h"
 #include "qemu_monitor_json.h"
 #include "qemu_process.h"
+#include "qemu_domain_query.h"
 
 #include "datatypes.h"
 #include "virerror.h"
@@ -97,7 +98,8 @@ qemuDomainStatsBalloon(virDomainObj *vm, virTypedParamList *params)
         virTypedParamListAddULLong(params, virDomainDefGetMemoryTotal(vm->def),
                                    "balloon.maximum") < 0)
         return -1;
-    return 0;
+    /* guest statistics cached by dommemstat, rss from /proc */
+    return qemuDomainQueryBalloonStatsParams(vm, params);
 }
 
 static int
@@ -140,27 +142,6 @@ qemuDomainStatsInterface(virDomainObj *vm, virTypedParamList *params)
             return -1;
     }
     return 0;
-}
-
-/* query-blockstats names a disk by its device's QOM path, e.g.
- * "/machine/peripheral/virtio-disk0/virtio-backend", or by its id. */
-static const qemuMonitorBlockStats *
-qemuDomainStatsFindBlock(const qemuMonitorBlockStats *stats, size_t nstats,
-                         const char *alias)
-{
-    g_autofree char *inPath = g_strdup_printf("/%s/", alias);
-    g_autofree char *atEnd = g_strdup_printf("/%s", alias);
-    size_t i;
-
-    for (i = 0; i < nstats; i++) {
-        const char *qdev = stats[i].qdev;
-
-        if ((qdev && (STREQ(qdev, alias) || strstr(qdev, inPath) ||
-                      g_str_has_suffix(qdev, atEnd))) ||
-            STREQ_NULLABLE(stats[i].device, alias))
-            return &stats[i];
-    }
-    return NULL;
 }
 
 /* vm locked; may take a query job and enter the monitor. */
@@ -208,7 +189,7 @@ qemuDomainStatsBlock(virDomainObj *vm, unsigned int flags, virTypedParamList *pa
         if (path && virTypedParamListAddString(params, path, "block.%zu.path", i) < 0)
             goto cleanup;
         if (haveStats && disk->info.alias)
-            st = qemuDomainStatsFindBlock(stats, nstats, disk->info.alias);
+            st = qemuMonitorBlockStatsFindByAlias(stats, nstats, disk->info.alias);
         if (!st)
             continue;
         if (virTypedParamListAddULLong(params, st->rdReq, "block.%zu.rd.reqs", i) < 0 ||

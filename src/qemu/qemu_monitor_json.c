@@ -744,3 +744,471 @@ qemuMonitorJSONArbitraryCommand(qemuMonitor *mon,
         return -1;
     return 0;
 }
+
+
+/* ------------------------------------------------------------------ */
+/* Devices: character devices, displays, keyboard, removable media     */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONParseQueryChardevReply(tdmJSONValue *reply,
+                                      GHashTable **ptys)
+{
+    tdmJSONValue *ret;
+    g_autoptr(GHashTable) table = NULL;
+    size_t n;
+    size_t i;
+
+    *ptys = NULL;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-chardev", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+
+    table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    n = tdmJSONValueArraySize(ret);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        const char *label;
+        const char *filename;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            !(label = tdmJSONValueObjectGetString(entry, "label")) ||
+            !(filename = tdmJSONValueObjectGetString(entry, "filename"))) {
+            qemuMonitorJSONMissing("query-chardev", "label/filename");
+            return -1;
+        }
+        if (STRPREFIX(filename, "pty:") && filename[4])
+            g_hash_table_insert(table, g_strdup(label), g_strdup(filename + 4));
+    }
+    *ptys = g_steal_pointer(&table);
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryChardevPtys(qemuMonitor *mon, GHashTable **ptys)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-chardev", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *ptys = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryChardevReply(reply, ptys);
+}
+
+
+int
+qemuMonitorJSONSetPassword(qemuMonitor *mon,
+                           const char *protocol,
+                           const char *password,
+                           const char *connected)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    cmd = tdmJSONCommandBuild("set_password",
+                              "s:protocol", protocol,
+                              "s:password", password ? password : "",
+                              "S:connected", connected,
+                              NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONExpirePassword(qemuMonitor *mon,
+                              const char *protocol,
+                              const char *expireTime)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    cmd = tdmJSONCommandBuild("expire_password",
+                              "s:protocol", protocol,
+                              "s:time", expireTime,
+                              NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONScreendump(qemuMonitor *mon,
+                          const char *device,
+                          int head,
+                          const char *format,
+                          const char *file)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) args = tdmJSONValueNewObject();
+
+    if (tdmJSONValueObjectAdd(args, "s:filename", file,
+                              "S:device", device,
+                              "S:format", format, NULL) < 0)
+        return -1;
+    if (device && head >= 0 &&
+        tdmJSONValueObjectAdd(args, "i:head", head, NULL) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("screendump", &args);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_LONG, NULL);
+}
+
+
+int
+qemuMonitorJSONSendKey(qemuMonitor *mon,
+                       unsigned int holdtime,
+                       const unsigned int *keycodes,
+                       size_t nkeycodes)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) keys = tdmJSONValueNewArray();
+    g_autoptr(tdmJSONValue) args = NULL;
+    size_t i;
+
+    for (i = 0; i < nkeycodes; i++) {
+        g_autoptr(tdmJSONValue) key = NULL;
+
+        if (tdmJSONValueObjectCreate(&key,
+                                     "s:type", "number",
+                                     "u:data", keycodes[i], NULL) < 0 ||
+            tdmJSONValueArrayAppend(keys, &key) < 0)
+            return -1;
+    }
+    if (tdmJSONValueObjectCreate(&args, "a:keys", &keys, NULL) < 0)
+        return -1;
+    if (holdtime &&
+        tdmJSONValueObjectAdd(args, "u:hold-time", holdtime, NULL) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("send-key", &args);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevTrayOpen(qemuMonitor *mon, const char *id, bool force)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-open-tray",
+                                                      "s:id", id,
+                                                      "b:force", force, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevTrayClose(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-close-tray",
+                                                      "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevMediumRemove(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-remove-medium",
+                                                      "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevMediumInsert(qemuMonitor *mon,
+                                    const char *id,
+                                    const char *nodeName)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-insert-medium",
+                                                      "s:id", id,
+                                                      "s:node-name", nodeName, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevAdd(qemuMonitor *mon, tdmJSONValue **props)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("blockdev-add", props);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockdevDel(qemuMonitor *mon, const char *nodeName)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-del",
+                                                      "s:node-name", nodeName, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONQueryNamedBlockNodeNames(qemuMonitor *mon, char ***names)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-named-block-nodes",
+                                                      "b:flat", true, NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+    g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+    tdmJSONValue *ret;
+    size_t n;
+    size_t i;
+
+    *names = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-named-block-nodes",
+                                         TDM_JSON_TYPE_ARRAY)))
+        return -1;
+    n = tdmJSONValueArraySize(ret);
+    for (i = 0; i < n; i++) {
+        const char *name = tdmJSONValueObjectGetString(tdmJSONValueArrayGet(ret, i),
+                                                       "node-name");
+
+        if (name)
+            g_ptr_array_add(list, g_strdup(name));
+    }
+    g_ptr_array_add(list, NULL);
+    *names = (char **) g_ptr_array_free(g_steal_pointer(&list), FALSE);
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Balloon statistics, vCPU hotplug (qemu_domain_query.c)             */
+/* ------------------------------------------------------------------ */
+
+const qemuMonitorBlockStats *
+qemuMonitorBlockStatsFindByAlias(const qemuMonitorBlockStats *stats,
+                                 size_t nstats,
+                                 const char *alias)
+{
+    g_autofree char *inPath = NULL;
+    g_autofree char *atEnd = NULL;
+    size_t i;
+
+    if (!alias)
+        return NULL;
+    inPath = g_strdup_printf("/%s/", alias);
+    atEnd = g_strdup_printf("/%s", alias);
+    for (i = 0; i < nstats; i++) {
+        const char *qdev = stats[i].qdev;
+
+        if ((qdev && (STREQ(qdev, alias) || strstr(qdev, inPath) ||
+                      g_str_has_suffix(qdev, atEnd))) ||
+            STREQ_NULLABLE(stats[i].device, alias))
+            return &stats[i];
+    }
+    return NULL;
+}
+
+
+/* QEMU's guest-stats member names, their libvirt tags and the divisor
+ * that turns them into libvirt's units (KiB for sizes). */
+static const struct {
+    const char *name;
+    int tag;
+    unsigned long long divisor;
+} qemuMonitorBalloonStatNames[] = {
+    { "stat-swap-in", VIR_DOMAIN_MEMORY_STAT_SWAP_IN, 1024 },
+    { "stat-swap-out", VIR_DOMAIN_MEMORY_STAT_SWAP_OUT, 1024 },
+    { "stat-major-faults", VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT, 1 },
+    { "stat-minor-faults", VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT, 1 },
+    { "stat-free-memory", VIR_DOMAIN_MEMORY_STAT_UNUSED, 1024 },
+    { "stat-total-memory", VIR_DOMAIN_MEMORY_STAT_AVAILABLE, 1024 },
+    { "stat-available-memory", VIR_DOMAIN_MEMORY_STAT_USABLE, 1024 },
+    { "stat-disk-caches", VIR_DOMAIN_MEMORY_STAT_DISK_CACHES, 1024 },
+    { "stat-htlb-pgalloc", VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGALLOC, 1 },
+    { "stat-htlb-pgfail", VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGFAIL, 1 },
+};
+
+
+int
+qemuMonitorJSONParseBalloonGuestStatsReply(tdmJSONValue *reply,
+                                           virDomainMemoryStatPtr stats,
+                                           unsigned int nr_stats,
+                                           unsigned int *nfilled)
+{
+    tdmJSONValue *ret;
+    tdmJSONValue *data;
+    unsigned long long val;
+    unsigned long long lastUpdate = 0;
+    unsigned int got = 0;
+    size_t i;
+
+    *nfilled = 0;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "qom-get", TDM_JSON_TYPE_OBJECT)))
+        return -1;
+    if (!(data = tdmJSONValueObjectGetObject(ret, "stats"))) {
+        qemuMonitorJSONMissing("qom-get", "stats");
+        return -1;
+    }
+
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "last-update", &lastUpdate));
+    /* the guest driver has not reported yet: nothing to give */
+    if (lastUpdate == 0)
+        return 0;
+
+    for (i = 0; i < G_N_ELEMENTS(qemuMonitorBalloonStatNames) && got < nr_stats; i++) {
+        /* QEMU says -1 (all ones) for what the guest does not collect */
+        if (tdmJSONValueObjectGetNumberULLong(data, qemuMonitorBalloonStatNames[i].name,
+                                              &val) < 0 ||
+            val == ULLONG_MAX)
+            continue;
+        stats[got].tag = qemuMonitorBalloonStatNames[i].tag;
+        stats[got].val = val / qemuMonitorBalloonStatNames[i].divisor;
+        got++;
+    }
+    if (got < nr_stats) {
+        stats[got].tag = VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE;
+        stats[got].val = lastUpdate;
+        got++;
+    }
+    *nfilled = got;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONGetBalloonGuestStats(qemuMonitor *mon,
+                                    const char *path,
+                                    virDomainMemoryStatPtr stats,
+                                    unsigned int nr_stats,
+                                    unsigned int *nfilled)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *nfilled = 0;
+    if (!(cmd = tdmJSONCommandBuild("qom-get", "s:path", path,
+                                    "s:property", "guest-stats", NULL)))
+        return -1;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseBalloonGuestStatsReply(reply, stats, nr_stats, nfilled);
+}
+
+
+int
+qemuMonitorJSONSetBalloonStatsPeriod(qemuMonitor *mon,
+                                     const char *path,
+                                     int period)
+{
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (period < 0) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("invalid balloon statistics period %d"), period);
+        return -1;
+    }
+    cmd = tdmJSONCommandBuild("qom-set", "s:path", path,
+                              "s:property", "guest-stats-polling-interval",
+                              "i:value", period, NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+void
+qemuMonitorHotpluggableCPUFree(qemuMonitorHotpluggableCPU *cpus, size_t ncpus)
+{
+    size_t i;
+
+    if (!cpus)
+        return;
+    for (i = 0; i < ncpus; i++) {
+        g_free(cpus[i].type);
+        g_free(cpus[i].qomPath);
+    }
+    g_free(cpus);
+}
+
+
+int
+qemuMonitorJSONParseHotpluggableCPUsReply(tdmJSONValue *reply,
+                                          qemuMonitorHotpluggableCPU **cpus,
+                                          size_t *ncpus)
+{
+    tdmJSONValue *ret;
+    qemuMonitorHotpluggableCPU *list;
+    size_t n;
+    size_t i;
+
+    *cpus = NULL;
+    *ncpus = 0;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-hotpluggable-cpus",
+                                         TDM_JSON_TYPE_ARRAY)))
+        return -1;
+
+    n = tdmJSONValueArraySize(ret);
+    list = g_new0(qemuMonitorHotpluggableCPU, n);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        tdmJSONValue *props;
+        qemuMonitorHotpluggableCPU *cpu = list + i;
+        const char *type;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            !(type = tdmJSONValueObjectGetString(entry, "type")) ||
+            !(props = tdmJSONValueObjectGetObject(entry, "props"))) {
+            qemuMonitorJSONMissing("query-hotpluggable-cpus", "type/props");
+            qemuMonitorHotpluggableCPUFree(list, n);
+            return -1;
+        }
+        cpu->type = g_strdup(type);
+        cpu->qomPath = g_strdup(tdmJSONValueObjectGetString(entry, "qom-path"));
+        cpu->vcpusCount = 1;
+        ignore_value(tdmJSONValueObjectGetNumberInt(entry, "vcpus-count", &cpu->vcpusCount));
+        cpu->socketId = cpu->dieId = cpu->coreId = cpu->threadId = cpu->nodeId = -1;
+        ignore_value(tdmJSONValueObjectGetNumberInt(props, "socket-id", &cpu->socketId));
+        ignore_value(tdmJSONValueObjectGetNumberInt(props, "die-id", &cpu->dieId));
+        ignore_value(tdmJSONValueObjectGetNumberInt(props, "core-id", &cpu->coreId));
+        ignore_value(tdmJSONValueObjectGetNumberInt(props, "thread-id", &cpu->threadId));
+        ignore_value(tdmJSONValueObjectGetNumberInt(props, "node-id", &cpu->nodeId));
+    }
+    *cpus = list;
+    *ncpus = n;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryHotpluggableCPUs(qemuMonitor *mon,
+                                     qemuMonitorHotpluggableCPU **cpus,
+                                     size_t *ncpus)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-hotpluggable-cpus", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *cpus = NULL;
+    *ncpus = 0;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseHotpluggableCPUsReply(reply, cpus, ncpus);
+}
+
+
+int
+qemuMonitorJSONAddVcpu(qemuMonitor *mon,
+                       const qemuMonitorHotpluggableCPU *cpu,
+                       const char *id)
+{
+    g_autoptr(tdmJSONValue) args = NULL;
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (tdmJSONValueObjectCreate(&args, "s:driver", cpu->type, "s:id", id, NULL) < 0)
+        return -1;
+    if ((cpu->socketId >= 0 &&
+         tdmJSONValueObjectAdd(args, "i:socket-id", cpu->socketId, NULL) < 0) ||
+        (cpu->dieId >= 0 &&
+         tdmJSONValueObjectAdd(args, "i:die-id", cpu->dieId, NULL) < 0) ||
+        (cpu->coreId >= 0 &&
+         tdmJSONValueObjectAdd(args, "i:core-id", cpu->coreId, NULL) < 0) ||
+        (cpu->threadId >= 0 &&
+         tdmJSONValueObjectAdd(args, "i:thread-id", cpu->threadId, NULL) < 0) ||
+        (cpu->nodeId >= 0 &&
+         tdmJSONValueObjectAdd(args, "i:node-id", cpu->nodeId, NULL) < 0))
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("device_add", &args);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}

@@ -188,3 +188,101 @@ int qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
                                         size_t *ninfo);
 int qemuMonitorJSONParseQueryMigrateReply(tdmJSONValue *reply,
                                           qemuMonitorMigrationStats *stats);
+
+/* Devices (qemu_domain_devices.c) */
+
+/* query-chardev: *@ptys maps each chardev label ("char" + device alias)
+ * whose backend is a pty to the pty's path. */
+int qemuMonitorJSONQueryChardevPtys(qemuMonitor *mon, GHashTable **ptys);
+int qemuMonitorJSONParseQueryChardevReply(tdmJSONValue *reply,
+                                          GHashTable **ptys);
+/* set_password: @protocol "vnc" or "spice"; @connected NULL or
+ * "keep"/"fail"/"disconnect" (spice only) */
+int qemuMonitorJSONSetPassword(qemuMonitor *mon,
+                               const char *protocol,
+                               const char *password,
+                               const char *connected);
+/* expire_password: @expireTime "never", "now", "+SECONDS" or epoch seconds */
+int qemuMonitorJSONExpirePassword(qemuMonitor *mon,
+                                  const char *protocol,
+                                  const char *expireTime);
+/* screendump into @file; @device NULL for the primary console, @head < 0
+ * for its default head; @format NULL (ppm) or "png"/"ppm" (QEMU >= 7.1) */
+int qemuMonitorJSONScreendump(qemuMonitor *mon,
+                              const char *device,
+                              int head,
+                              const char *format,
+                              const char *file);
+/* send-key: @keycodes are QEMU numbers (libvirt's qnum codeset); @holdtime
+ * in ms, 0 for QEMU's default */
+int qemuMonitorJSONSendKey(qemuMonitor *mon,
+                           unsigned int holdtime,
+                           const unsigned int *keycodes,
+                           size_t nkeycodes);
+/* Removable media of the device whose qdev id is @id */
+int qemuMonitorJSONBlockdevTrayOpen(qemuMonitor *mon, const char *id, bool force);
+int qemuMonitorJSONBlockdevTrayClose(qemuMonitor *mon, const char *id);
+int qemuMonitorJSONBlockdevMediumRemove(qemuMonitor *mon, const char *id);
+int qemuMonitorJSONBlockdevMediumInsert(qemuMonitor *mon,
+                                        const char *id,
+                                        const char *nodeName);
+/* blockdev-add with @props (stolen) as arguments; blockdev-del */
+int qemuMonitorJSONBlockdevAdd(qemuMonitor *mon, tdmJSONValue **props);
+int qemuMonitorJSONBlockdevDel(qemuMonitor *mon, const char *nodeName);
+/* query-named-block-nodes (flat): a NULL-terminated list of node names */
+int qemuMonitorJSONQueryNamedBlockNodeNames(qemuMonitor *mon, char ***names);
+
+/* ------------------------------------------------------------------ */
+/* Balloon statistics, vCPU hotplug (qemu_domain_query.c)             */
+/* ------------------------------------------------------------------ */
+
+/* The query-blockstats entry of the disk whose device alias is @alias:
+ * QEMU names it by the device's QOM path
+ * ("/machine/peripheral/virtio-disk0/virtio-backend") or by its id.
+ * NULL when there is none (no error reported). */
+const qemuMonitorBlockStats *qemuMonitorBlockStatsFindByAlias(const qemuMonitorBlockStats *stats,
+                                                              size_t nstats,
+                                                              const char *alias);
+
+/* qom-get @path "guest-stats" of a virtio balloon: fills up to @nr_stats
+ * entries of @stats (tags VIR_DOMAIN_MEMORY_STAT_*, sizes in KiB) with
+ * what the guest reported, "last-update" included once the guest driver
+ * has reported something; *@nfilled is the number filled. */
+int qemuMonitorJSONGetBalloonGuestStats(qemuMonitor *mon,
+                                        const char *path,
+                                        virDomainMemoryStatPtr stats,
+                                        unsigned int nr_stats,
+                                        unsigned int *nfilled);
+int qemuMonitorJSONParseBalloonGuestStatsReply(tdmJSONValue *reply,
+                                               virDomainMemoryStatPtr stats,
+                                               unsigned int nr_stats,
+                                               unsigned int *nfilled);
+/* qom-set @path "guest-stats-polling-interval" @period (seconds, 0 = off) */
+int qemuMonitorJSONSetBalloonStatsPeriod(qemuMonitor *mon,
+                                         const char *path,
+                                         int period);
+
+typedef struct _qemuMonitorHotpluggableCPU qemuMonitorHotpluggableCPU;
+struct _qemuMonitorHotpluggableCPU {
+    char *type;            /* the -device driver, e.g. "qemu64-x86_64-cpu" */
+    char *qomPath;         /* NULL while the slot is empty */
+    int vcpusCount;        /* "vcpus-count" */
+    int socketId;          /* props; -1 when absent */
+    int dieId;
+    int coreId;
+    int threadId;
+    int nodeId;
+};
+void qemuMonitorHotpluggableCPUFree(qemuMonitorHotpluggableCPU *cpus, size_t ncpus);
+
+/* query-hotpluggable-cpus */
+int qemuMonitorJSONQueryHotpluggableCPUs(qemuMonitor *mon,
+                                         qemuMonitorHotpluggableCPU **cpus,
+                                         size_t *ncpus);
+int qemuMonitorJSONParseHotpluggableCPUsReply(tdmJSONValue *reply,
+                                              qemuMonitorHotpluggableCPU **cpus,
+                                              size_t *ncpus);
+/* device_add of the vCPU in slot @cpu with the device id @id */
+int qemuMonitorJSONAddVcpu(qemuMonitor *mon,
+                           const qemuMonitorHotpluggableCPU *cpu,
+                           const char *id);
