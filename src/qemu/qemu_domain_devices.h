@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "driver.h"
 #include "qemu_domain.h"
+#include "tdmjson.h"
 
 /* Fills this file's entries of the hypervisor driver table. */
 void qemuDomainDevicesRegister(virHypervisorDriver *driver);
@@ -16,3 +17,10 @@ void qemuDomainDevicesRegister(virHypervisorDriver *driver);
  * (with the start job's @asyncJob) and at reconnect (QEMU_ASYNC_JOB_NONE,
  * a modify job held).  vm locked. */
 int qemuDomainDevicesSetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
+
+/* Events of QEMU about devices (DEVICE_TRAY_MOVED): updates the live
+ * definition and queues the libvirt event.  For the process layer's
+ * generic event callback, in the event loop thread, vm locked. */
+void qemuDomainDevicesHandleEvent(virDomainObj *vm,
+                                  const char *event,
+                                  tdmJSONValue *data);

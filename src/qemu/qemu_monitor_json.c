@@ -1212,3 +1212,263 @@ qemuMonitorJSONAddVcpu(qemuMonitor *mon,
     cmd = tdmJSONCommandBuildArgs("device_add", &args);
     return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
 }
+
+
+/* ------------------------------------------------------------------ */
+/* Memory dumps and internal snapshots (qemu_dump.c, qemu_snapshot.c)  */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONParseDumpGuestMemoryFormatsReply(tdmJSONValue *reply,
+                                                char ***formats)
+{
+    const char *cmdname = "query-dump-guest-memory-capability";
+    tdmJSONValue *ret;
+    tdmJSONValue *list;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    size_t i;
+
+    *formats = NULL;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, cmdname, TDM_JSON_TYPE_OBJECT)))
+        return -1;
+    if (!(list = tdmJSONValueObjectGetArray(ret, "formats"))) {
+        qemuMonitorJSONMissing(cmdname, "formats");
+        return -1;
+    }
+    for (i = 0; i < tdmJSONValueArraySize(list); i++) {
+        const char *name = tdmJSONValueGetString(tdmJSONValueArrayGet(list, i));
+
+        if (!name) {
+            qemuMonitorJSONMissing(cmdname, "formats");
+            return -1;
+        }
+        g_ptr_array_add(names, g_strdup(name));
+    }
+    g_ptr_array_add(names, NULL);
+    *formats = (char **) g_ptr_array_steal(names, NULL);
+    return 0;
+}
+
+
+int
+qemuMonitorJSONGetDumpGuestMemoryFormats(qemuMonitor *mon, char ***formats)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-dump-guest-memory-capability",
+                                                      NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *formats = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseDumpGuestMemoryFormatsReply(reply, formats);
+}
+
+
+int
+qemuMonitorJSONDumpGuestMemory(qemuMonitor *mon,
+                               const char *protocol,
+                               const char *format,
+                               bool detach)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("dump-guest-memory",
+                                                      "b:paging", false,
+                                                      "s:protocol", protocol,
+                                                      "S:format", format,
+                                                      "B:detach", detach,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd,
+                                  detach ? QEMU_MONITOR_CMD_CLASS_MODIFY
+                                         : QEMU_MONITOR_CMD_CLASS_LONG,
+                                  NULL);
+}
+
+
+int
+qemuMonitorJSONParseQueryDumpReply(tdmJSONValue *reply,
+                                   qemuMonitorDumpStats *stats)
+{
+    static const char *const statuses[] = { "none", "active", "completed", "failed" };
+    tdmJSONValue *ret;
+    const char *status;
+    size_t i;
+
+    memset(stats, 0, sizeof(*stats));
+    stats->status = -1;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-dump", TDM_JSON_TYPE_OBJECT)))
+        return -1;
+    if (!(status = tdmJSONValueObjectGetString(ret, "status"))) {
+        qemuMonitorJSONMissing("query-dump", "status");
+        return -1;
+    }
+    for (i = 0; i < G_N_ELEMENTS(statuses); i++) {
+        if (STREQ(status, statuses[i]))
+            stats->status = i;
+    }
+    if (stats->status < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("unknown dump status '%s' in reply to QEMU command 'query-dump'"),
+                       status);
+        return -1;
+    }
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "completed", &stats->completed));
+    ignore_value(tdmJSONValueObjectGetNumberULLong(ret, "total", &stats->total));
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryDump(qemuMonitor *mon, qemuMonitorDumpStats *stats)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-dump", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    memset(stats, 0, sizeof(*stats));
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryDumpReply(reply, stats);
+}
+
+
+/* snapshot-save / snapshot-load / snapshot-delete: start a QEMU job */
+static int
+qemuMonitorJSONSnapshotJob(qemuMonitor *mon,
+                           const char *cmdname,
+                           const char *jobId,
+                           const char *tag,
+                           const char *vmstate,
+                           const char *const *devices)
+{
+    g_autoptr(tdmJSONValue) devs = tdmJSONValueNewArray();
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    size_t i;
+
+    for (i = 0; devices && devices[i]; i++) {
+        if (tdmJSONValueArrayAppendString(devs, devices[i]) < 0)
+            return -1;
+    }
+    cmd = tdmJSONCommandBuild(cmdname,
+                              "s:job-id", jobId,
+                              "s:tag", tag,
+                              "S:vmstate", vmstate,
+                              "a:devices", &devs,
+                              NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONSnapshotSave(qemuMonitor *mon,
+                            const char *jobId,
+                            const char *tag,
+                            const char *vmstate,
+                            const char *const *devices)
+{
+    return qemuMonitorJSONSnapshotJob(mon, "snapshot-save", jobId, tag, vmstate, devices);
+}
+
+
+int
+qemuMonitorJSONSnapshotLoad(qemuMonitor *mon,
+                            const char *jobId,
+                            const char *tag,
+                            const char *vmstate,
+                            const char *const *devices)
+{
+    return qemuMonitorJSONSnapshotJob(mon, "snapshot-load", jobId, tag, vmstate, devices);
+}
+
+
+int
+qemuMonitorJSONSnapshotDelete(qemuMonitor *mon,
+                              const char *jobId,
+                              const char *tag,
+                              const char *const *devices)
+{
+    return qemuMonitorJSONSnapshotJob(mon, "snapshot-delete", jobId, tag, NULL, devices);
+}
+
+
+void
+qemuMonitorJobInfoFree(qemuMonitorJobInfo *jobs, size_t njobs)
+{
+    size_t i;
+
+    if (!jobs)
+        return;
+    for (i = 0; i < njobs; i++) {
+        g_free(jobs[i].id);
+        g_free(jobs[i].type);
+        g_free(jobs[i].status);
+        g_free(jobs[i].error);
+    }
+    g_free(jobs);
+}
+
+
+int
+qemuMonitorJSONParseQueryJobsReply(tdmJSONValue *reply,
+                                   qemuMonitorJobInfo **jobs,
+                                   size_t *njobs)
+{
+    tdmJSONValue *ret;
+    qemuMonitorJobInfo *list;
+    size_t n;
+    size_t i;
+
+    *jobs = NULL;
+    *njobs = 0;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-jobs", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+    n = tdmJSONValueArraySize(ret);
+    list = g_new0(qemuMonitorJobInfo, n);
+    for (i = 0; i < n; i++) {
+        tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
+        const char *id;
+        const char *status;
+
+        if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
+            !(id = tdmJSONValueObjectGetString(entry, "id")) ||
+            !(status = tdmJSONValueObjectGetString(entry, "status"))) {
+            qemuMonitorJSONMissing("query-jobs", "id/status");
+            qemuMonitorJobInfoFree(list, n);
+            return -1;
+        }
+        list[i].id = g_strdup(id);
+        list[i].status = g_strdup(status);
+        list[i].type = g_strdup(tdmJSONValueObjectGetString(entry, "type"));
+        list[i].error = g_strdup(tdmJSONValueObjectGetString(entry, "error"));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(entry, "current-progress",
+                                                       &list[i].progressCurrent));
+        ignore_value(tdmJSONValueObjectGetNumberULLong(entry, "total-progress",
+                                                       &list[i].progressTotal));
+    }
+    *jobs = list;
+    *njobs = n;
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQueryJobs(qemuMonitor *mon,
+                         qemuMonitorJobInfo **jobs,
+                         size_t *njobs)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-jobs", NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *jobs = NULL;
+    *njobs = 0;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQueryJobsReply(reply, jobs, njobs);
+}
+
+
+int
+qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("job-dismiss", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}

@@ -286,3 +286,63 @@ int qemuMonitorJSONParseHotpluggableCPUsReply(tdmJSONValue *reply,
 int qemuMonitorJSONAddVcpu(qemuMonitor *mon,
                            const qemuMonitorHotpluggableCPU *cpu,
                            const char *id);
+
+/* ------------------------------------------------------------------ */
+/* Memory dumps and internal snapshots (qemu_dump.c, qemu_snapshot.c)  */
+/* ------------------------------------------------------------------ */
+
+/* query-dump-guest-memory-capability: NULL-terminated list of formats */
+int qemuMonitorJSONGetDumpGuestMemoryFormats(qemuMonitor *mon, char ***formats);
+int qemuMonitorJSONParseDumpGuestMemoryFormatsReply(tdmJSONValue *reply,
+                                                    char ***formats);
+/* dump-guest-memory without paging; @protocol "file:PATH"; @format NULL
+ * for QEMU's default (elf); @detach: returns at once, progress through
+ * query-dump and the DUMP_COMPLETED event */
+int qemuMonitorJSONDumpGuestMemory(qemuMonitor *mon,
+                                   const char *protocol,
+                                   const char *format,
+                                   bool detach);
+/* query-dump (status: 0 none, 1 active, 2 completed, 3 failed) */
+int qemuMonitorJSONQueryDump(qemuMonitor *mon, qemuMonitorDumpStats *stats);
+int qemuMonitorJSONParseQueryDumpReply(tdmJSONValue *reply,
+                                       qemuMonitorDumpStats *stats);
+
+/* Internal snapshots as QEMU jobs (QEMU >= 6.0): the command returns once
+ * the job @jobId exists; watch it with query-jobs (JOB_STATUS_CHANGE),
+ * dismiss it with job-dismiss once "concluded".  @devices: NULL-terminated
+ * format node names; @vmstate: the node that holds the VM state. */
+int qemuMonitorJSONSnapshotSave(qemuMonitor *mon,
+                                const char *jobId,
+                                const char *tag,
+                                const char *vmstate,
+                                const char *const *devices);
+int qemuMonitorJSONSnapshotLoad(qemuMonitor *mon,
+                                const char *jobId,
+                                const char *tag,
+                                const char *vmstate,
+                                const char *const *devices);
+int qemuMonitorJSONSnapshotDelete(qemuMonitor *mon,
+                                  const char *jobId,
+                                  const char *tag,
+                                  const char *const *devices);
+
+typedef struct _qemuMonitorJobInfo qemuMonitorJobInfo;
+struct _qemuMonitorJobInfo {
+    char *id;
+    char *type;                         /* "snapshot-save", ... */
+    char *status;                       /* "running", "concluded", ... */
+    char *error;                        /* set when a concluded job failed */
+    unsigned long long progressCurrent;
+    unsigned long long progressTotal;
+};
+void qemuMonitorJobInfoFree(qemuMonitorJobInfo *jobs, size_t njobs);
+
+/* query-jobs */
+int qemuMonitorJSONQueryJobs(qemuMonitor *mon,
+                             qemuMonitorJobInfo **jobs,
+                             size_t *njobs);
+int qemuMonitorJSONParseQueryJobsReply(tdmJSONValue *reply,
+                                       qemuMonitorJobInfo **jobs,
+                                       size_t *njobs);
+/* job-dismiss */
+int qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id);

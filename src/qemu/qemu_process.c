@@ -30,6 +30,7 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_snapshot.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -516,12 +517,17 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
     if (!virDomainObjIsActive(vm))
         goto cleanup;
 
+    qemuDomainDevicesHandleEvent(vm, event, data);
+
     if (STREQ(event, "BALLOON_CHANGE") && data) {
         unsigned long long actual;
 
         if (tdmJSONValueObjectGetNumberULLong(data, "actual", &actual) == 0)
             QEMU_DOMAIN_PRIVATE(vm)->balloonCur = actual / 1024;
     }
+    /* the dump and snapshot jobs wait for these */
+    if (STREQ(event, "DUMP_COMPLETED") || STREQ(event, "JOB_STATUS_CHANGE"))
+        qemuSnapshotHandleEvent(vm, event, data);
 
     if (data)
         details = tdmJSONValueToString(data, false);
