@@ -518,6 +518,8 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
         goto cleanup;
 
     qemuDomainDevicesHandleEvent(vm, event, data);
+    /* the guest agent channel opening/closing; shutdown ends agent waits */
+    qemuAgentNotifyEvent(vm, event, data);
 
     if (STREQ(event, "BALLOON_CHANGE") && data) {
         unsigned long long actual;
