@@ -44,6 +44,11 @@ struct _qemuDomainObjPrivate {
     virConnectPtr autoDestroyConn; /* started with AUTODESTROY by this
                                     * connection (not a reference) */
 
+    /* dumps and snapshots (qemu_dump.c, qemu_snapshot.c) */
+    bool snapshotsLoaded;   /* vm->snapshots read from the snapshot directory */
+    bool dumpCompleted;     /* DUMP_COMPLETED seen during the dump job */
+    char *dumpError;        /* its error; set and freed by the dump job */
+
     qemuDomainJobObj job;   /* the job model: see qemu_domainjob.h */
     qemuMonitor *mon;       /* NULL while no QEMU runs; set and cleared with
                              * the domain lock held; threads inside the

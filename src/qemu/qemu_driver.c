@@ -689,12 +689,18 @@ qemuDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
     }
 
     managedSave = qemuDomainManagedSavePath(driver, vm);
+    if (virFileExists(managedSave) &&
+        !(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("Refusing to undefine while domain managed save image exists"));
+        goto cleanup;
+    }
+
+    /* refuses without --snapshots-metadata, else drops the metadata */
+    if (qemuSnapshotPrepareUndefine(vm, flags) < 0)
+        goto cleanup;
+
     if (virFileExists(managedSave)) {
-        if (!(flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
-            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
-                           _("Refusing to undefine while domain managed save image exists"));
-            goto cleanup;
-        }
         if (unlink(managedSave) < 0) {
             virReportSystemError(errno,
                                  _("Failed to remove domain managed save image '%s'"),
@@ -1115,12 +1121,8 @@ qemuDomainStartLocked(virConnectPtr conn, virDomainObj *vm, unsigned int flags)
     if (vm->hasManagedSave) {
         g_autofree char *path = qemuDomainManagedSavePath(driver, vm);
 
-        if (!(flags & VIR_DOMAIN_START_FORCE_BOOT)) {
-            virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
-                           _("domain '%s' has a managed save image, and restoring it is not implemented yet; use --force-boot to discard it"),
-                           vm->def->name);
-            return -1;
-        }
+        if (!(flags & VIR_DOMAIN_START_FORCE_BOOT))
+            return qemuSaveStartManaged(conn, driver, vm, flags);
         if (unlink(path) < 0 && errno != ENOENT) {
             virReportSystemError(errno, _("cannot remove managed save image '%s'"), path);
             return -1;

@@ -1,0 +1,35 @@
+/*
+ * qemu_dump.h: guest memory dumps (virsh dump --memory-only) as an async
+ * job driven over QMP
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "internal.h"
+#include "driver.h"
+#include "qemu_conf.h"
+#include "qemu_domain.h"
+#include "tdmjson.h"
+
+/* Fills the dump entries of the hypervisor driver table. */
+void qemuDumpRegister(virHypervisorDriver *driver);
+
+/* DUMP_COMPLETED from QEMU (event loop thread, vm locked): records the
+ * outcome for the running dump job and wakes it. */
+void qemuDumpHandleCompleted(virDomainObj *vm, tdmJSONValue *data);
+
+/* Helpers shared with qemu_snapshot.c (vm locked, the async job held). */
+
+/* The user and group QEMU runs as (-1 when unprivileged). */
+int qemuDumpGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid);
+/* Stops the vCPUs when the domain runs; *@paused tells whether it did. */
+int qemuDumpPauseDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                        virDomainPausedReason reason, bool *paused);
+/* Starts the vCPUs; the domain runs with @reason. */
+int qemuDumpResumeDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                         virDomainRunningReason reason);
+/* Stops the domain (the destroy recipe) with @reason and the STOPPED
+ * event @eventDetail. */
+void qemuDumpStopDomain(virDomainObj *vm, virDomainShutoffReason reason,
+                        int eventDetail);
