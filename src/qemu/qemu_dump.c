@@ -247,9 +247,9 @@ qemuDumpCheckFormat(virDomainObj *vm, const char *format)
 }
 
 /* vm locked, dump job held: waits (vm unlocked between polls) until QEMU
- * finished writing the dump. */
+ * finished writing the dump in @format (named in errors). */
 static int
-qemuDumpWait(virDomainObj *vm)
+qemuDumpWait(virDomainObj *vm, const char *format)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
@@ -281,15 +281,16 @@ qemuDumpWait(virDomainObj *vm)
             return 0;
         case 3:   /* failed */
             virReportError(VIR_ERR_OPERATION_FAILED,
-                           _("QEMU failed to dump the guest memory: %s"),
+                           _("QEMU failed to dump the guest memory in format '%s': %s"),
+                           format,
                            priv->dumpError ? priv->dumpError : _("no reason given"));
             return -1;
         case 0:   /* none: the dump is over only if QEMU said so */
             if (priv->dumpCompleted) {
                 if (priv->dumpError) {
                     virReportError(VIR_ERR_OPERATION_FAILED,
-                                   _("QEMU failed to dump the guest memory: %s"),
-                                   priv->dumpError);
+                                   _("QEMU failed to dump the guest memory in format '%s': %s"),
+                                   format, priv->dumpError);
                     return -1;
                 }
                 return 0;
@@ -359,7 +360,7 @@ qemuDumpMemory(virDomainObj *vm, const char *path, unsigned int dumpformat,
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto resume;
 
-    if (qemuDumpWait(vm) < 0)
+    if (qemuDumpWait(vm, format) < 0)
         goto resume;
 
     /* the file is the daemon's again, as if it had written it */

@@ -198,9 +198,12 @@ def test_dump(d, kernel, outdir, realdir):
              for j in prober.jobs),
          "domjobinfo during the dump: unbounded job, operation dump, data total",
          prober.jobs[:5])
-    t.eq(domstate(d, "dump1"), "running (booted)", "--live: the guest kept running")
+    # QEMU itself stops the vCPUs while it writes the dump and resumes
+    # them after (STOP/RESUME events), so the reason is 'unpaused', as with
+    # the stock driver; --live means libvirt does not pause it on top.
+    t.ok(domstate(d, "dump1").startswith("running"), "--live: the guest runs after the dump")
     info = jobinfo(d, "dump1", "--completed")
-    t.ok(info.get("Job type") == "Completed" and info.get("Operation") == "Memory dump",
+    t.ok(info.get("Job type") == "Completed" and info.get("Operation") == "Dump",
          "domjobinfo --completed: completed memory dump", info)
     t.ok("Data total" in info and info.get("Data remaining", "").startswith("0"),
          "domjobinfo --completed: data processed / total", info)
@@ -300,7 +303,8 @@ def test_snapshots_running(d, kernel):
     r = d.virsh("snapshot-parent", "snap1", "second")
     t.eq(r.out.strip(), "first", "snapshot-parent")
     r = d.virsh("snapshot-parent", "snap1", "first")
-    t.ok(r.rc != 0 and "does not have a parent" in r.err, "a root has no parent", r)
+    # virsh turns VIR_ERR_NO_DOMAIN_SNAPSHOT from GetParent into its own words
+    t.ok(r.rc != 0 and "has no parent" in r.err, "a root has no parent", r)
     r = d.virsh("snapshot-dumpxml", "snap1", "first")
     t.ok(r.rc == 0 and "<name>first</name>" in r.out and
          "<description>the first one</description>" in r.out and
