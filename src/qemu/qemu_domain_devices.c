@@ -491,6 +491,28 @@ qemuDomainDevicesHandleEvent(virDomainObj *vm,
 /* virsh console                                                          */
 /* ---------------------------------------------------------------------- */
 
+/* libvirt's parser turns a console that stands for serials[0]
+ * (<console><target type='serial'/>) into a stub without a source and
+ * without a port of its own: the device to open is that serial port (or
+ * the serial port with the console's target port, when it has one). */
+static virDomainChrDef *
+qemuDevicesConsoleResolve(virDomainDef *def, virDomainChrDef *chr)
+{
+    size_t i;
+
+    if (chr->deviceType != VIR_DOMAIN_CHR_DEVICE_TYPE_CONSOLE ||
+        chr->targetType != VIR_DOMAIN_CHR_CONSOLE_TARGET_TYPE_SERIAL ||
+        def->nserials == 0)
+        return chr;
+    if (chr->target.port < 0)
+        return def->serials[0];
+    for (i = 0; i < def->nserials; i++) {
+        if (def->serials[i]->target.port == chr->target.port)
+            return def->serials[i];
+    }
+    return chr;
+}
+
 static virDomainChrDef *
 qemuDevicesFindConsole(virDomainDef *def, const char *devname)
 {
@@ -498,14 +520,14 @@ qemuDevicesFindConsole(virDomainDef *def, const char *devname)
 
     if (!devname) {
         if (def->nconsoles)
-            return def->consoles[0];
+            return qemuDevicesConsoleResolve(def, def->consoles[0]);
         if (def->nserials)
             return def->serials[0];
         return NULL;
     }
     for (i = 0; i < def->nconsoles; i++) {
         if (STREQ_NULLABLE(def->consoles[i]->info.alias, devname))
-            return def->consoles[i];
+            return qemuDevicesConsoleResolve(def, def->consoles[i]);
     }
     for (i = 0; i < def->nserials; i++) {
         if (STREQ_NULLABLE(def->serials[i]->info.alias, devname))
