@@ -8,6 +8,8 @@
  */
 #include <config.h>
 
+#include <libintl.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1843,8 +1845,15 @@ qemuCheckLibvirtVersion(void)
 int
 qemuRegister(void)
 {
+    const char *localedir = g_getenv("TANDEM_LOCALEDIR");
+
     if (qemuCheckLibvirtVersion() < 0)
         return -1;
+    /* our messages live in our own text domain ("tandem", see _() in
+     * internal.h); TANDEM_LOCALEDIR points at an uninstalled catalog */
+    if (!bindtextdomain(PACKAGE, localedir && *localedir ? localedir : LOCALEDIR) ||
+        !bind_textdomain_codeset(PACKAGE, "UTF-8"))
+        VIR_WARN("cannot bind the text domain '%s': %s", PACKAGE, g_strerror(errno));
     qemuDomainQueryRegister(&qemuHypervisorDriver);
     qemuDomainDevicesRegister(&qemuHypervisorDriver);
     qemuAgentRegister(&qemuHypervisorDriver);
