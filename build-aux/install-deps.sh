@@ -17,6 +17,7 @@ PACKAGES="
  qemu-system-x86 qemu-utils
  libyajl-dev libglib2.0-dev libxml2-dev
  spin clang libclang-rt-14-dev
+ locales virtinst
 "
 
 missing=""
