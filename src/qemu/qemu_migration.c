@@ -50,6 +50,24 @@ qemuMigrationQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
         virObjectEventStateQueue(driver->domainEventState, event);
 }
 
+/* After the async job ended (vm locked): the job-completed event with the
+ * final statistics when the migration succeeded, as libvirt sends it on
+ * both hosts. */
+static void
+qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm)
+{
+    qemuDomainJobInfo *done = QEMU_DOMAIN_PRIVATE(vm)->job.completed;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int type;
+
+    if (!done || done->type != VIR_DOMAIN_JOB_COMPLETED ||
+        qemuDomainJobInfoToParams(done, &type, &params, &nparams) < 0)
+        return;
+    qemuMigrationQueueEvent(driver,
+                            virDomainEventJobCompletedNewFromObj(vm, params, nparams));
+}
+
 static int
 qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
 {
@@ -564,6 +582,7 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
 
     priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
+    qemuMigrationQueueJobCompleted(driver, vm);
     qemuDomainObjSaveStatus(driver, vm);
     if (!vm->persistent && !virDomainObjIsActive(vm))
         virDomainObjListRemove(driver->domains, vm);
@@ -859,6 +878,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
     priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
+    qemuMigrationQueueJobCompleted(driver, vm);
     qemuDomainObjSaveStatus(driver, vm);
     if ((outCookie = qemuMigrationCookieNew(vm->def)))
         qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen);

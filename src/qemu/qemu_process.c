@@ -500,6 +500,39 @@ qemuProcessMonitorDeviceDeleted(qemuMonitor *mon G_GNUC_UNUSED,
     virObjectUnlock(vm);
 }
 
+/* QEMU's watchdog actions, as the watchdog event reports them */
+static const char *const qemuProcessWatchdogActions[] = {
+    [VIR_DOMAIN_EVENT_WATCHDOG_NONE] = "none",
+    [VIR_DOMAIN_EVENT_WATCHDOG_PAUSE] = "pause",
+    [VIR_DOMAIN_EVENT_WATCHDOG_RESET] = "reset",
+    [VIR_DOMAIN_EVENT_WATCHDOG_POWEROFF] = "poweroff",
+    [VIR_DOMAIN_EVENT_WATCHDOG_SHUTDOWN] = "shutdown",
+    [VIR_DOMAIN_EVENT_WATCHDOG_DEBUG] = "debug",
+    [VIR_DOMAIN_EVENT_WATCHDOG_INJECTNMI] = "inject-nmi",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(qemuProcessWatchdogActions) ==
+                VIR_DOMAIN_EVENT_WATCHDOG_LAST);
+
+/* WATCHDOG {"action": ...}: the watchdog event (vm locked).  QEMU carries
+ * the action out itself; a pause arrives as its own STOP event. */
+static void
+qemuProcessHandleWatchdog(virDomainObj *vm, tdmJSONValue *data)
+{
+    const char *action = data ? tdmJSONValueObjectGetString(data, "action") : NULL;
+    size_t i;
+
+    for (i = 0; action && i < G_N_ELEMENTS(qemuProcessWatchdogActions); i++) {
+        if (STREQ(action, qemuProcessWatchdogActions[i])) {
+            VIR_INFO("watchdog of '%s' fired: %s", vm->def->name, action);
+            qemuProcessQueueEvent(qemu_driver,
+                                  virDomainEventWatchdogNewFromObj(vm, i));
+            return;
+        }
+    }
+    VIR_WARN("watchdog event of '%s' with unknown action '%s'",
+             vm->def->name, NULLSTR(action));
+}
+
 /* Every event: served to qemu-monitor-event listeners, and the balloon
  * size kept current. */
 static void
@@ -520,6 +553,9 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
     qemuDomainDevicesHandleEvent(vm, event, data);
     /* the guest agent channel opening/closing; shutdown ends agent waits */
     qemuAgentNotifyEvent(vm, event, data);
+
+    if (STREQ(event, "WATCHDOG"))
+        qemuProcessHandleWatchdog(vm, data);
 
     if (STREQ(event, "BALLOON_CHANGE") && data) {
         unsigned long long actual;

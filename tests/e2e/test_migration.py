@@ -13,6 +13,8 @@ import subprocess
 import threading
 import time
 
+import libvirt
+
 from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
 
 t = TAP()
@@ -151,6 +153,12 @@ def test_managed_and_back(a, b, kernel):
 
     prober = Prober([a, b], "mig1")
     prober.start()
+    # job-completed events on both hosts (virsh event, stopped by PID below)
+    watchers = [subprocess.Popen(["virsh", "-c", h.uri, "event", "--event", "job-completed",
+                                  "--loop", "--timeout", "300"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for h in (a, b)]
+    time.sleep(1)
     p = migrate_bg(a, "mig1", b, ["--bandwidth", "16"])
     # the migration runs (throttled): look at it from both sides
     t.ok(wait_for(lambda: jobinfo(a, "mig1").get("Job type") == "Unbounded", 30),
@@ -189,6 +197,14 @@ def test_managed_and_back(a, b, kernel):
     info = jobinfo(a, "mig1")
     r = a.virsh("domjobinfo", "--completed", "mig1")
     t.ok(r.rc == 0 and "Completed" in r.out, "source domjobinfo --completed", r)
+    time.sleep(1)
+    for h, op, w in zip(("source", "destination"),
+                        (libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT,
+                         libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN), watchers):
+        w.terminate()
+        out = w.communicate(timeout=10)[0]
+        t.ok("event 'job-completed' for domain 'mig1'" in out and "operation: %d" % op in out,
+             "%s: job-completed event with the migration's statistics" % h, out)
 
     # and back, peer to peer, making it persistent there and gone here
     r = b.virsh("migrate", "--live", "--p2p", "--persistent", "--undefinesource",
