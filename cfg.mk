@@ -40,6 +40,9 @@ exclude_file_name_regexp--sc_require_config_h = ^tests/guest/dirty/
 exclude_file_name_regexp--sc_require_config_h_first = ^tests/guest/dirty/
 # libvirt's own wording, kept for users who grep for it
 exclude_file_name_regexp--sc_prohibit_undesirable_word_seq = ^src/qemu/qemu_domain_query\.c$$
+# test scripts quote driver messages (and their French) but are not translated
+exclude_file_name_regexp--sc_po_check = ^tests/
+exclude_file_name_regexp--sc_two_space_separator_in_usage = ^tests/
 
 # --- Tandem rules -------------------------------------------------------
 
