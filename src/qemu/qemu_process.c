@@ -170,6 +170,14 @@ qemuProcessLogTail(qemuDomainObjPrivate *priv, off_t since)
     return g_string_free(out, FALSE);
 }
 
+char *
+qemuProcessGetLogTail(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    return qemuProcessLogTail(priv, priv->logStart);
+}
+
 /* Replaces the pending error with one naming QEMU's own complaint. */
 static void
 qemuProcessReportStartError(virDomainObj *vm, off_t logStart)
@@ -1190,6 +1198,7 @@ qemuProcessStart(virConnectPtr conn,
     if (qemuProcessLaunch(driver, vm, qcaps, uid, gid,
                           !!(flags & QEMU_PROCESS_START_INCOMING), &logStart) < 0)
         goto error;
+    priv->logStart = logStart;
     if (qemuProcessWatchPid(vm) < 0)
         goto error;
     if (asyncJob == QEMU_ASYNC_JOB_START &&

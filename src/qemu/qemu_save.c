@@ -694,13 +694,25 @@ qemuSaveRestoreLocked(virConnectPtr conn,
  error:
     {
         virErrorPtr err = NULL;
+        g_autofree char *qemuSaid = NULL;
 
-        virErrorPreserveLast(&err);
         if (stream) {
+            virErrorPreserveLast(&err);
             virObjectUnlock(vm);
             qemuSaveImageStreamFree(stream);
             virObjectLock(vm);
+            virErrorRestore(&err);
         }
+        /* QEMU quits when it cannot load the stream: its log says why,
+         * the monitor only that it went away.  Read before we kill it. */
+        if ((qemuSaid = qemuProcessGetLogTail(vm))) {
+            g_autofree char *cause = g_strdup(virGetLastErrorMessage());
+
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("QEMU could not load the save image '%s': %s (%s)"),
+                           img->path, qemuSaid, cause);
+        }
+        virErrorPreserveLast(&err);
         if (virDomainObjIsActive(vm)) {
             priv->beingDestroyed = true;
             qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
@@ -884,11 +896,20 @@ qemuSaveStartManaged(virConnectPtr conn,
     startPaused = (flags & VIR_DOMAIN_START_PAUSED) ||
                   !(img->header.flags & QEMU_SAVE_IMAGE_FLAG_RUNNING);
 
+    /* what the start job does: domjobinfo says restore, as for virsh restore */
+    QEMU_DOMAIN_PRIVATE(vm)->job.operation = VIR_DOMAIN_JOB_OPERATION_RESTORE;
     /* the image's definition runs; the persistent one comes back at stop */
     virDomainObjAssignDef(vm, &def, true, NULL);
     if (qemuSaveRestoreLocked(conn, driver, vm, img, fd, QEMU_ASYNC_JOB_START,
                               startPaused, !!(flags & VIR_DOMAIN_START_PAUSED),
                               !!(flags & VIR_DOMAIN_START_AUTODESTROY)) < 0) {
+        virErrorPtr err = NULL;
+
+        virErrorPreserveLast(&err);
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot restore domain '%s' from its managed save image (kept; use start --force-boot or managedsave-remove to discard it): %s"),
+                       vm->def->name, err && err->message ? err->message : _("unknown error"));
+        virFreeError(err);
         if (!virDomainObjIsActive(vm))
             virDomainObjRemoveTransientDef(vm);
         goto cleanup;
