@@ -30,6 +30,7 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_save.h"
 #include "qemu_snapshot.h"
 
 #include "datatypes.h"
@@ -1388,7 +1389,11 @@ qemuProcessReconnectThread(void *opaque)
                               VIR_DOMAIN_EVENT_STOPPED_FAILED));
 
  endjob:
-    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+    if (asyncJob == QEMU_ASYNC_JOB_SAVE) {
+        /* cancelled whatever its phase: the guest runs on, no file is left */
+        qemuSaveRecover(driver, vm, phase);
+        qemuDomainObjEndAsyncJob(vm);
+    } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         qemuDomainObjSetAsyncJobResult(vm, virDomainObjIsActive(vm) ?
                                        VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
                                        NULL);
