@@ -470,11 +470,13 @@ qemuSaveDomain(virQEMUDriver *driver,
              * into a file we dropped): the guest runs on */
             rc = qemuMonitorJSONStartCPUs(priv->mon);
             if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
+                /* unless the RESUME event was handled already */
+                if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
+                    qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                           VIR_DOMAIN_EVENT_RESUMED,
+                                           VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
                 virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
                                      VIR_DOMAIN_RUNNING_SAVE_CANCELED);
-                qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                       VIR_DOMAIN_EVENT_RESUMED,
-                                       VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
             } else {
                 VIR_WARN("Could not resume '%s' after a failed save", vm->def->name);
             }
