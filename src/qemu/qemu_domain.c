@@ -43,6 +43,7 @@ qemuDomainObjPrivateFree(void *data)
     g_free(priv->pidfile);
     g_free(priv->monitorPath);
     g_free(priv->logPath);
+    g_free(priv->saveTmpPath);
     g_free(priv->vcpuTids);
     if (priv->pidfd >= 0)
         VIR_FORCE_CLOSE(priv->pidfd);
@@ -54,7 +55,7 @@ qemuDomainObjPrivateFree(void *data)
 
 /* The private part of the status file:
  *   <monitor path='...'/> <libDir path='...'/> <pidfile path='...'/>
- *   <flags><gotShutdown/><fakeReboot/></flags>  <job .../> */
+ *   <flags><gotShutdown/><fakeReboot/></flags>  <save tmp='...'/>  <job .../> */
 static int
 qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
 {
@@ -76,6 +77,8 @@ qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
         virBufferAdjustIndent(buf, -2);
         virBufferAddLit(buf, "</flags>\n");
     }
+    if (priv->saveTmpPath)
+        virBufferEscapeString(buf, "<save tmp='%s'/>\n", priv->saveTmpPath);
     qemuDomainJobFormat(buf, vm);
     return 0;
 }
@@ -92,6 +95,7 @@ qemuDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt,
     priv->pidfile = virXPathString("string(./pidfile[1]/@path)", ctxt);
     priv->gotShutdown = virXPathBoolean("boolean(./flags/gotShutdown)", ctxt) == 1;
     priv->fakeReboot = virXPathBoolean("boolean(./flags/fakeReboot)", ctxt) == 1;
+    priv->saveTmpPath = virXPathString("string(./save[1]/@tmp)", ctxt);
     if (!priv->monitorPath) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("status file has no monitor path"));

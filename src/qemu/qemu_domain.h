@@ -17,6 +17,11 @@ struct _qemuDomainObjPrivate {
     char *pidfile;       /* status: QEMU's pid file */
     char *monitorPath;   /* status: QMP socket QEMU listens on */
     char *logPath;       /* QEMU's log (stderr), appended per start */
+    off_t logStart;      /* where the running QEMU's own output begins in
+                          * logPath (after Tandem's header) */
+    char *saveTmpPath;   /* status: the temporary image a save job writes
+                          * (qemu_save.c); an interrupted save's is removed
+                          * at reconnect */
 
     int pidfd;           /* -1, or a pidfd of the running QEMU: readable
                           * once it exited, reaped or not */

@@ -30,6 +30,7 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_save.h"
 #include "qemu_snapshot.h"
 
 #include "datatypes.h"
@@ -168,6 +169,14 @@ qemuProcessLogTail(qemuDomainObjPrivate *priv, off_t since)
         return NULL;
     }
     return g_string_free(out, FALSE);
+}
+
+char *
+qemuProcessGetLogTail(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    return qemuProcessLogTail(priv, priv->logStart);
 }
 
 /* Replaces the pending error with one naming QEMU's own complaint. */
@@ -1226,6 +1235,7 @@ qemuProcessStart(virConnectPtr conn,
     if (qemuProcessLaunch(driver, vm, qcaps, uid, gid,
                           !!(flags & QEMU_PROCESS_START_INCOMING), &logStart) < 0)
         goto error;
+    priv->logStart = logStart;
     if (qemuProcessWatchPid(vm) < 0)
         goto error;
     if (asyncJob == QEMU_ASYNC_JOB_START &&
@@ -1415,7 +1425,11 @@ qemuProcessReconnectThread(void *opaque)
                               VIR_DOMAIN_EVENT_STOPPED_FAILED));
 
  endjob:
-    if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+    if (asyncJob == QEMU_ASYNC_JOB_SAVE) {
+        /* cancelled whatever its phase: the guest runs on, no file is left */
+        qemuSaveRecover(driver, vm, phase);
+        qemuDomainObjEndAsyncJob(vm);
+    } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         qemuDomainObjSetAsyncJobResult(vm, virDomainObjIsActive(vm) ?
                                        VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
                                        NULL);

@@ -57,6 +57,12 @@ void qemuProcessReconnectAll(virQEMUDriver *driver);
 /* True while QEMU's process exists (a zombie counts as exited). */
 bool qemuProcessIsAlive(virDomainObj *vm);
 
+/* The last lines QEMU wrote to its log since the last qemuProcessStart of
+ * @vm (NULL if none): its own complaint when it quit by itself, e.g. on a
+ * migration stream it could not load.  Reads the log with vm locked, as
+ * the start does for its errors. */
+char *qemuProcessGetLogTail(virDomainObj *vm);
+
 /* Seconds of CPU QEMU has used, in ns (0 if unknown). */
 unsigned long long qemuProcessGetCPUTime(virDomainObj *vm);
 

@@ -352,6 +352,8 @@ qemuSaveDomain(virQEMUDriver *driver,
     virObjectLock(vm);
     if (fd < 0)
         goto endjob;
+    /* recorded in the status: a daemon restart removes it (qemuSaveRecover) */
+    priv->saveTmpPath = g_strdup(tmpPath);
     if (virDomainObjCheckActive(vm) < 0)
         goto error;
 
@@ -468,11 +470,13 @@ qemuSaveDomain(virQEMUDriver *driver,
              * into a file we dropped): the guest runs on */
             rc = qemuMonitorJSONStartCPUs(priv->mon);
             if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
+                /* unless the RESUME event was handled already */
+                if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
+                    qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                           VIR_DOMAIN_EVENT_RESUMED,
+                                           VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
                 virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
                                      VIR_DOMAIN_RUNNING_SAVE_CANCELED);
-                qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                       VIR_DOMAIN_EVENT_RESUMED,
-                                       VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
             } else {
                 VIR_WARN("Could not resume '%s' after a failed save", vm->def->name);
             }
@@ -490,6 +494,7 @@ qemuSaveDomain(virQEMUDriver *driver,
         virObjectLock(vm);
     }
     VIR_FORCE_CLOSE(fd);
+    g_clear_pointer(&priv->saveTmpPath, g_free);
     qemuDomainObjEndAsyncJob(vm);
     qemuDomainObjSaveStatus(driver, vm);
     if (ret == 0 && !vm->persistent && !virDomainObjIsActive(vm))
@@ -584,6 +589,105 @@ qemuDomainManagedSave(virDomainPtr dom, unsigned int flags)
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
+}
+
+/* how long an interrupted save's cancel may take before the guest is
+ * resumed anyway (ms) */
+#define QEMU_SAVE_RECOVER_CANCEL_MS 10000
+
+/* vm locked, the adopted save job held, active: QEMU's migration into a
+ * stream nobody reads any more is cancelled, then the guest runs again if
+ * the save had paused it. */
+static int
+qemuSaveRecoverRunning(virQEMUDriver *driver, virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    unsigned long long deadline = g_get_real_time() / 1000 + QEMU_SAVE_RECOVER_CANCEL_MS;
+    bool running = false;
+    int status = 0;
+    int reason = 0;
+    int rc;
+
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_SAVE) < 0)
+        return -1;
+    rc = qemuMonitorJSONMigrateCancel(priv->mon);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+
+    /* resuming while QEMU still cancels would race with its migration
+     * thread: wait (bounded) until the migration is over */
+    for (;;) {
+        qemuMonitorMigrationStats st = { 0 };
+
+        if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_SAVE) < 0)
+            return -1;
+        rc = qemuMonitorJSONQueryMigrate(priv->mon, &st);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0) {
+            qemuMonitorMigrationStatsClear(&st);
+            return -1;
+        }
+        status = st.status;
+        qemuMonitorMigrationStatsClear(&st);
+        if (status == QEMU_MONITOR_MIGRATION_STATUS_INACTIVE ||
+            status == QEMU_MONITOR_MIGRATION_STATUS_COMPLETED ||
+            status == QEMU_MONITOR_MIGRATION_STATUS_ERROR ||
+            status == QEMU_MONITOR_MIGRATION_STATUS_CANCELLED)
+            break;
+        if ((unsigned long long) (g_get_real_time() / 1000) > deadline) {
+            VIR_WARN("QEMU of '%s' is still in migration state '%s' after the cancel",
+                     vm->def->name, qemuMonitorMigrationStatusTypeToString(status));
+            break;
+        }
+        if (qemuDomainObjWaitAsyncJob(vm, g_get_real_time() / 1000 + 100) < 0)
+            return -1;
+    }
+
+    if (virDomainObjGetState(vm, &reason) != VIR_DOMAIN_PAUSED ||
+        reason != VIR_DOMAIN_PAUSED_SAVE)
+        return 0;
+
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_SAVE) < 0)
+        return -1;
+    rc = qemuMonitorJSONStartCPUs(priv->mon);
+    if (rc == 0)
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    if (!running) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("QEMU of domain '%s' did not resume (status '%s')"),
+                       vm->def->name, NULLSTR(qemuMonitorVMStatusTypeToString(status)));
+        return -1;
+    }
+    /* the RESUME event may have been handled already */
+    if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
+        qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                               VIR_DOMAIN_EVENT_RESUMED,
+                               VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
+    virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
+    return 0;
+}
+
+void
+qemuSaveRecover(virQEMUDriver *driver, virDomainObj *vm, int phase)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autofree char *tmpPath = g_steal_pointer(&priv->saveTmpPath);
+
+    VIR_WARN("Save of '%s' was interrupted in phase %s: cancelling it", vm->def->name,
+             NULLSTR(qemuDomainAsyncJobPhaseToString(QEMU_ASYNC_JOB_SAVE, phase)));
+    if (virDomainObjIsActive(vm) && qemuSaveRecoverRunning(driver, vm) < 0)
+        VIR_WARN("Could not resume '%s' after its interrupted save: %s",
+                 vm->def->name, virGetLastErrorMessage());
+    if (tmpPath) {
+        virObjectUnlock(vm);
+        if (unlink(tmpPath) < 0 && errno != ENOENT)
+            VIR_WARN("cannot remove %s: %s", tmpPath, g_strerror(errno));
+        virObjectLock(vm);
+    }
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED,
+                                   _("the save was interrupted by a restart of the daemon"));
+    qemuDomainObjSaveStatus(driver, vm);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -694,13 +798,25 @@ qemuSaveRestoreLocked(virConnectPtr conn,
  error:
     {
         virErrorPtr err = NULL;
+        g_autofree char *qemuSaid = NULL;
 
-        virErrorPreserveLast(&err);
         if (stream) {
+            virErrorPreserveLast(&err);
             virObjectUnlock(vm);
             qemuSaveImageStreamFree(stream);
             virObjectLock(vm);
+            virErrorRestore(&err);
         }
+        /* QEMU quits when it cannot load the stream: its log says why,
+         * the monitor only that it went away.  Read before we kill it. */
+        if ((qemuSaid = qemuProcessGetLogTail(vm))) {
+            g_autofree char *cause = g_strdup(virGetLastErrorMessage());
+
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("QEMU could not load the save image '%s': %s (%s)"),
+                           img->path, qemuSaid, cause);
+        }
+        virErrorPreserveLast(&err);
         if (virDomainObjIsActive(vm)) {
             priv->beingDestroyed = true;
             qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
@@ -884,11 +1000,20 @@ qemuSaveStartManaged(virConnectPtr conn,
     startPaused = (flags & VIR_DOMAIN_START_PAUSED) ||
                   !(img->header.flags & QEMU_SAVE_IMAGE_FLAG_RUNNING);
 
+    /* what the start job does: domjobinfo says restore, as for virsh restore */
+    QEMU_DOMAIN_PRIVATE(vm)->job.operation = VIR_DOMAIN_JOB_OPERATION_RESTORE;
     /* the image's definition runs; the persistent one comes back at stop */
     virDomainObjAssignDef(vm, &def, true, NULL);
     if (qemuSaveRestoreLocked(conn, driver, vm, img, fd, QEMU_ASYNC_JOB_START,
                               startPaused, !!(flags & VIR_DOMAIN_START_PAUSED),
                               !!(flags & VIR_DOMAIN_START_AUTODESTROY)) < 0) {
+        virErrorPtr err = NULL;
+
+        virErrorPreserveLast(&err);
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot restore domain '%s' from its managed save image (kept; use start --force-boot or managedsave-remove to discard it): %s"),
+                       vm->def->name, err && err->message ? err->message : _("unknown error"));
+        virFreeError(err);
         if (!virDomainObjIsActive(vm))
             virDomainObjRemoveTransientDef(vm);
         goto cleanup;

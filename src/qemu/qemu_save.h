@@ -23,3 +23,12 @@ int qemuSaveStartManaged(virConnectPtr conn,
                          virQEMUDriver *driver,
                          virDomainObj *vm,
                          unsigned int flags);
+
+/* Resolves a save job interrupted by a daemon restart (any phase): QEMU's
+ * migration into the dead stream is cancelled, the guest runs again if the
+ * save had paused it (running, reason save canceled), and the temporary
+ * image recorded in the status is removed.  The target file was never
+ * touched.  Called by the reconnect code with the adopted async job held
+ * and QEMU's monitor connected, or with the domain already stopped (then
+ * only the file goes); records the job's outcome (failed). */
+void qemuSaveRecover(virQEMUDriver *driver, virDomainObj *vm, int phase);
