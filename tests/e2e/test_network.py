@@ -268,6 +268,27 @@ def test_crash(d):
     t.ok(wait_for(lambda: ports(d, "tnet") == [], 10), "the crashed guest's port is released")
 
 
+def test_dead_while_away(d):
+    """QEMU dies while the daemon is down: the restarted daemon still
+    releases the port the status file records."""
+    r = d.virsh("start", "nn")
+    t.ok(r.rc == 0, "start the network guest once more", r)
+    dev = tap_of(d, "nn")
+    pid = qemu_pid(d, "nn")
+    t.eq(len(ports(d, "tnet") or []), 1, "it has a port")
+    d.stop()
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not alive(pid), 10)
+    d.start()
+    t.ok(wait_for(lambda: d.virsh("domstate", "nn").out.strip() == "shut off", 30),
+         "QEMU died while the daemon was down: the guest is shut off after the restart")
+    t.ok(wait_for(lambda: ports(d, "tnet") == [], 10),
+         "the restarted daemon released the port of the dead guest")
+    if dev:
+        t.ok(link(dev) is None, "no tap is left behind")
+
+
 def test_session():
     """The embedded driver as an ordinary user is unprivileged."""
     user = "nobody"
@@ -314,7 +335,8 @@ def main():
         setup_network(d)
         for name, fn in [("bridge", test_bridge), ("network", test_network),
                          ("unsupported", test_unsupported), ("restart", test_restart),
-                         ("destroy", test_destroy), ("crash", test_crash)]:
+                         ("destroy", test_destroy), ("crash", test_crash),
+                         ("dead while away", test_dead_while_away)]:
             t.run(name, fn, d)
         t.ok(d.alive(), "daemon alive at the end")
     except Exception as ex:
