@@ -14,6 +14,13 @@
  * (<target dev='vnetN'/>), hence in the status file: a restarted daemon
  * finds it there.
  *
+ * Locking: everything here runs with the domain lock held (the live
+ * definition is changed in place).  The network driver is called in the
+ * daemon's own process and the tap helpers are ioctl/netlink calls: short
+ * work that never waits for QEMU.  (With qemu:///embed there is no network
+ * driver in the process; virGetConnectNetwork then goes to the system
+ * daemon over its socket.)
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <config.h>
