@@ -32,8 +32,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sched.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
 
 #include "qemu_command.h"
 #include "qemu_domain_address.h"
@@ -185,18 +189,20 @@ testAllocatePorts(virDomainDef *def, const testPorts *ports)
     }
 }
 
+/* the tap file descriptor numbers the command lines name, by interface */
+static const int testTapFds[] = { 100, 101, 102, 103, 104, 105, 106, 107 };
+
 static char **
 testBuild(virDomainDef *def, const char *name, const testPorts *ports)
 {
-    static const int tapfds[] = { 100, 101, 102, 103, 104, 105, 106, 107 };
     qemuBuildCommandLineOpts opts = {
         .libDir = TEST_LIBDIR,
         .stateDir = TEST_PLACEHOLDER "run",
         .monitorFd = 3,
         .privileged = !g_str_has_prefix(name, "unpriv-"),
         .kvm = true,
-        .tapfds = tapfds,
-        .ntapfds = G_N_ELEMENTS(tapfds),
+        .tapfds = testTapFds,
+        .ntapfds = G_N_ELEMENTS(testTapFds),
     };
 
     testAllocatePorts(def, ports);
@@ -470,8 +476,35 @@ testReapWithin(pid_t pid, int ms)
 
 /* Start QEMU with @argv (placeholders already replaced) and the QMP
  * socket as fd 3, check it sits paused before the guest runs, quit. */
+/* In the child about to exec QEMU: the tap devices the process layer
+ * would have opened, as file descriptors @tapfds[0..ntapfds-1].  They are
+ * created in a network namespace of the child's own (it and its taps
+ * vanish with QEMU): nothing appears in the host's network stack. */
 static int
-testStartQEMU(char **argv, const char *tmpdir, char **why)
+testChildOpenTaps(const int *tapfds, size_t ntapfds)
+{
+    size_t i;
+
+    if (ntapfds == 0)
+        return 0;
+    if (unshare(CLONE_NEWNET) < 0)
+        return -1;
+    for (i = 0; i < ntapfds; i++) {
+        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+        int fd = open("/dev/net/tun", O_RDWR);
+
+        g_snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "tdmtap%zu", i);
+        if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+            return -1;
+        if (fd != tapfds[i] && (dup2(fd, tapfds[i]) < 0 || close(fd) < 0))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+testStartQEMU(char **argv, const char *tmpdir, const int *tapfds, size_t ntapfds,
+              char **why)
 {
     g_autofree char *sockpath = g_build_filename(tmpdir, "monitor.sock", NULL);
     g_autofree char *logpath = g_build_filename(tmpdir, "qemu.log", NULL);
@@ -515,6 +548,11 @@ testStartQEMU(char **argv, const char *tmpdir, char **why)
         if (lfd == 3) {
             fcntl(3, F_SETFD, 0);
         } else if (dup2(lfd, 3) < 0) {
+            _exit(127);
+        }
+        if (testChildOpenTaps(tapfds, ntapfds) < 0) {
+            dprintf(2, "cannot create tap devices in a private network namespace: %s\n",
+                    g_strerror(errno));
             _exit(127);
         }
         execv(argv[0], argv);
@@ -571,9 +609,10 @@ testQEMUSkipReason(virDomainDef *def)
     size_t i;
 
     for (i = 0; i < def->nnets; i++) {
-        if (def->nets[i]->type == VIR_DOMAIN_NET_TYPE_NETWORK ||
-            def->nets[i]->type == VIR_DOMAIN_NET_TYPE_BRIDGE)
-            return "interface type network/bridge: tap devices are opened by the process layer";
+        if ((def->nets[i]->type == VIR_DOMAIN_NET_TYPE_NETWORK ||
+             def->nets[i]->type == VIR_DOMAIN_NET_TYPE_BRIDGE) &&
+            (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0))
+            return "interface type network/bridge: tap devices (in a private network namespace) need root and /dev/net/tun";
     }
     if (def->virtType == VIR_DOMAIN_VIRT_KVM) {
         if (access("/dev/kvm", R_OK | W_OK) < 0)
@@ -594,6 +633,8 @@ testQEMU(const char *name, const char *xml)
     g_auto(GStrv) argv = NULL;
     const char *skip;
     testPorts ports;
+    int tapfds[G_N_ELEMENTS(testTapFds)];
+    size_t ntapfds = 0;
     size_t i;
 
     if (getenv("TANDEM_SKIP_QEMU")) {
@@ -631,7 +672,12 @@ testQEMU(const char *name, const char *xml)
             g_free(argv[i]);
             argv[i] = arg;
         }
-        if (testStartQEMU(argv, tmpdir, &why) < 0) {
+        for (i = 0; i < def->nnets && i < G_N_ELEMENTS(testTapFds); i++) {
+            if (def->nets[i]->type == VIR_DOMAIN_NET_TYPE_NETWORK ||
+                def->nets[i]->type == VIR_DOMAIN_NET_TYPE_BRIDGE)
+                tapfds[ntapfds++] = testTapFds[i];
+        }
+        if (testStartQEMU(argv, tmpdir, tapfds, ntapfds, &why) < 0) {
             g_autofree char *line = qemuBuildCommandLineToString(argv);
             testResult(false, "%s accepted by QEMU", name);
             testDiag(why);

@@ -125,8 +125,11 @@ class Daemon:
                     "/var/cache/libvirt", "/var/log/libvirt"]
 
     def __init__(self, name="host", driver_dir=DRIVER_DIR, qemu_conf=None,
-                 host_uuid=None, extra_env=None):
+                 host_uuid=None, extra_env=None, netns=None):
         self.name = name
+        # a network namespace the test created (`ip netns add`): the daemon
+        # (and its guests) live in it, across restarts
+        self.netns = netns
         self.dir = tmpdir(name)
         self.driver_dir = driver_dir
         self.host_uuid = host_uuid or str(uuid.uuid4())
@@ -174,8 +177,10 @@ class Daemon:
         env.update(self.extra_env)
         self.stderr = open(os.path.join(self.dir, "libvirtd.stderr"), "w")
         # unshare execs sh, sh execs libvirtd: the PID is the daemon's.
+        # (ip netns exec execs too.)
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            prefix + ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
             env=env, stdout=self.stderr, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         deadline = time.time() + timeout

@@ -1215,7 +1215,8 @@ qemuCmdBuildNet(qemuCmd *cmd, virDomainNetDef *net, size_t idx)
 
         if (!opts->privileged) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("interface type '%s' needs the privileged daemon"), type);
+                           _("interface '%s' of type '%s' needs the privileged daemon (qemu:///system): an unprivileged driver cannot create tap devices; use type 'user' instead"),
+                           net->info.alias, type);
             return -1;
         }
         if (!opts->tapfds || idx >= opts->ntapfds || opts->tapfds[idx] < 0) {

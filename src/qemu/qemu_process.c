@@ -32,6 +32,7 @@
 #include "qemu_migration.h"
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
+#include "qemu_interface.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -795,6 +796,9 @@ qemuProcessStop(virQEMUDriver *driver,
                  virGetLastErrorMessage());
     qemuProcessUnwatchPid(vm);
 
+    /* QEMU is gone: its taps with it; the network ports go back */
+    qemuInterfaceStopAll(vm);
+
     statusFile = virDomainConfigFile(driver->paths.stateDir, vm->def->name);
     if (unlink(statusFile) < 0 && errno != ENOENT)
         VIR_WARN("cannot remove status file %s: %s", statusFile, g_strerror(errno));
@@ -1091,10 +1095,13 @@ qemuProcessGraphicsMarkPortsUsed(virDomainObj *vm)
     }
 }
 
-/* vm locked, async job held.  Builds argv and runs QEMU daemonized. */
+/* vm locked, async job held.  Builds argv and runs QEMU daemonized.
+ * @tapfds (one per def->nets, -1 for none) are handed to QEMU: each one
+ * passed is set to -1. */
 static int
 qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
-                  uid_t uid, gid_t gid, bool incoming, off_t *logStart)
+                  uid_t uid, gid_t gid, bool incoming, int *tapfds,
+                  off_t *logStart)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     qemuBuildCommandLineOpts opts = { 0 };
@@ -1109,6 +1116,7 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     pid_t pid;
     int ret = -1;
     struct stat sb;
+    size_t i;
 
     if ((listenFd = qemuProcessMonitorListen(priv->monitorPath, uid, gid)) < 0)
         return -1;
@@ -1120,6 +1128,8 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     opts.vncListen = driver->config->vncListen;
     opts.spiceListen = driver->config->spiceListen;
     opts.kvm = qcaps->kvmAvailable;
+    opts.tapfds = tapfds;
+    opts.ntapfds = vm->def->nnets;
     if (!(argv = qemuBuildCommandLine(vm->def, qcaps, &opts)))
         goto cleanup;
 
@@ -1146,6 +1156,12 @@ qemuProcessLaunch(virQEMUDriver *driver, virDomainObj *vm, qemuCaps *qcaps,
     virCommandAddEnvPair(cmd, "XDG_CONFIG_HOME", priv->libDir);
     virCommandPassFD(cmd, listenFd, VIR_COMMAND_PASS_FD_CLOSE_PARENT);
     listenFd = -1;
+    for (i = 0; i < vm->def->nnets; i++) {
+        if (tapfds[i] >= 0) {
+            virCommandPassFD(cmd, tapfds[i], VIR_COMMAND_PASS_FD_CLOSE_PARENT);
+            tapfds[i] = -1;
+        }
+    }
     virCommandSetOutputFD(cmd, &logFd);
     virCommandSetErrorFD(cmd, &logFd);
     virCommandSetPidFile(cmd, priv->pidfile);
@@ -1191,6 +1207,8 @@ qemuProcessStart(virConnectPtr conn,
     uid_t uid;
     gid_t gid;
     off_t logStart = 0;
+    g_autofree int *tapfds = NULL;
+    size_t i;
     int rc;
 
     if (virDomainObjIsActive(vm)) {
@@ -1232,8 +1250,13 @@ qemuProcessStart(virConnectPtr conn,
 
     if (qemuProcessGraphicsReservePorts(driver, vm) < 0)
         goto error;
-    if (qemuProcessLaunch(driver, vm, qcaps, uid, gid,
-                          !!(flags & QEMU_PROCESS_START_INCOMING), &logStart) < 0)
+    if (qemuInterfaceStartAll(vm, driver->privileged, &tapfds) < 0)
+        goto error;
+    rc = qemuProcessLaunch(driver, vm, qcaps, uid, gid,
+                           !!(flags & QEMU_PROCESS_START_INCOMING), tapfds, &logStart);
+    for (i = 0; i < vm->def->nnets; i++)
+        VIR_FORCE_CLOSE(tapfds[i]);
+    if (rc < 0)
         goto error;
     priv->logStart = logStart;
     if (qemuProcessWatchPid(vm) < 0)
@@ -1370,6 +1393,7 @@ qemuProcessReconnectThread(void *opaque)
         qemuDomainDevicesSetup(vm, asyncJob) < 0 ||
         qemuAgentSetup(vm, asyncJob) < 0)
         goto stop;
+    qemuInterfaceReconnectAll(vm);
 
     if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
