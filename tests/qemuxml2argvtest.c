@@ -575,6 +575,19 @@ testQEMUSkipReason(virDomainDef *def)
             def->nets[i]->type == VIR_DOMAIN_NET_TYPE_BRIDGE)
             return "interface type network/bridge: tap devices are opened by the process layer";
     }
+    /* a fixed port taken by another process on a shared machine says
+     * nothing about the command line */
+    for (i = 0; i < def->ngraphics; i++) {
+        virDomainGraphicsDef *g = def->graphics[i];
+
+        if (g->type != VIR_DOMAIN_GRAPHICS_TYPE_VNC || g->data.vnc.autoport)
+            continue;
+        if ((g->data.vnc.port > 0 &&
+             testFreePort(g->data.vnc.port) != g->data.vnc.port) ||
+            (g->data.vnc.websocket > 0 &&
+             testFreePort(g->data.vnc.websocket) != g->data.vnc.websocket))
+            return "a fixed VNC port of this test is in use on the machine";
+    }
     if (def->virtType == VIR_DOMAIN_VIRT_KVM) {
         if (access("/dev/kvm", R_OK | W_OK) < 0)
             return "/dev/kvm is not usable";
