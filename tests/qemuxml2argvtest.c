@@ -614,6 +614,19 @@ testQEMUSkipReason(virDomainDef *def)
             (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0))
             return "interface type network/bridge: tap devices (in a private network namespace) need root and /dev/net/tun";
     }
+    /* a fixed port taken by another process on a shared machine says
+     * nothing about the command line */
+    for (i = 0; i < def->ngraphics; i++) {
+        virDomainGraphicsDef *g = def->graphics[i];
+
+        if (g->type != VIR_DOMAIN_GRAPHICS_TYPE_VNC || g->data.vnc.autoport)
+            continue;
+        if ((g->data.vnc.port > 0 &&
+             testFreePort(g->data.vnc.port) != g->data.vnc.port) ||
+            (g->data.vnc.websocket > 0 &&
+             testFreePort(g->data.vnc.websocket) != g->data.vnc.websocket))
+            return "a fixed VNC port of this test is in use on the machine";
+    }
     if (def->virtType == VIR_DOMAIN_VIRT_KVM) {
         if (access("/dev/kvm", R_OK | W_OK) < 0)
             return "/dev/kvm is not usable";

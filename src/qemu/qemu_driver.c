@@ -1813,6 +1813,12 @@ static virConnectDriver qemuConnectDriver = {
     .hypervisorDriver = &qemuHypervisorDriver,
 };
 
+/* How tools tell this module from libvirt's own libvirt_driver_qemu.so:
+ * build-aux/tandem-setup looks for "TANDEM-MODULE " in the file and shows
+ * the rest of the string.  Keep the prefix. */
+static const char qemuTandemModuleId[] __attribute__((used)) =
+    "TANDEM-MODULE " PACKAGE_VERSION " for libvirt " TANDEM_LIBVIRT_VERSION;
+
 /* The libvirt the module runs in must be the one it was built for: the
  * private ABI it uses has no compatibility promise. */
 static int
