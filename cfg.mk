@@ -3,9 +3,7 @@
 # package; autogen.sh copies them into the tree.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
-# gnulib checks that do not apply to a libvirt driver (sc_po_check: the
-# catalog's messages live in src/, checked by sc_po_files_listed below;
-# gnulib's rule also flags test code that merely mentions _()).
+# gnulib checks that do not apply to a libvirt driver.
 local-checks-to-skip = \
   sc_GPL_version \
   sc_copyright_check \
@@ -32,8 +30,7 @@ local-checks-to-skip = \
   sc_changelog \
   sc_unportable_grep_q \
   sc_prohibit_stat_st_blocks \
-  sc_prohibit_test_double_equal \
-  sc_po_check
+  sc_prohibit_test_double_equal
 
 # Files generated or taken from elsewhere are not ours to check.
 VC_LIST_ALWAYS_EXCLUDE_REGEX = ^(build-aux/tap-driver\.sh|tests/.*data/.*\.json|tests/fuzz/corpus-.*/.*|po/.*\.po)$$
@@ -41,11 +38,10 @@ VC_LIST_ALWAYS_EXCLUDE_REGEX = ^(build-aux/tap-driver\.sh|tests/.*data/.*\.json|
 # The test guest is freestanding code that runs inside QEMU, not on the host.
 exclude_file_name_regexp--sc_require_config_h = ^tests/guest/dirty/
 exclude_file_name_regexp--sc_require_config_h_first = ^tests/guest/dirty/
-# A command line in a script, not a --help text
-exclude_file_name_regexp--sc_two_space_separator_in_usage = ^tests/stress/run-short\.sh$$
 # libvirt's own wording, kept for users who grep for it
 exclude_file_name_regexp--sc_prohibit_undesirable_word_seq = ^src/qemu/qemu_domain_query\.c$$
-# test scripts quote driver messages (and their French) but are not translated
+# test scripts quote driver messages (and their French) but are not
+# translated, and their command lines are no --help texts
 exclude_file_name_regexp--sc_po_check = ^tests/
 exclude_file_name_regexp--sc_two_space_separator_in_usage = ^tests/
 
