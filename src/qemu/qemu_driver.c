@@ -968,6 +968,27 @@ qemuDomainGetState(virDomainPtr dom, int *state, int *reason, unsigned int flags
     return ret;
 }
 
+/* Taint and deprecation messages (virsh dominfo shows them).  Only reads
+ * vm under its lock: no job. */
+static int
+qemuDomainGetMessages(virDomainPtr dom, char ***msgs, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_MESSAGE_DEPRECATION |
+                  VIR_DOMAIN_MESSAGE_TAINTING, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetMessagesEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = virDomainObjGetMessages(vm, msgs, flags);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
 static int
 qemuDomainIsActive(virDomainPtr dom)
 {
@@ -1776,6 +1797,7 @@ static virHypervisorDriver qemuHypervisorDriver = {
     .domainGetMetadata = qemuDomainGetMetadata,
     .domainGetInfo = qemuDomainGetInfo,
     .domainGetState = qemuDomainGetState,
+    .domainGetMessages = qemuDomainGetMessages,
     .domainIsActive = qemuDomainIsActive,
     .domainIsPersistent = qemuDomainIsPersistent,
     .domainIsUpdated = qemuDomainIsUpdated,
