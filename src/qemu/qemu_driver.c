@@ -121,6 +121,32 @@ qemuDomainObjNoticeManagedSave(virDomainObj *vm, void *opaque)
     return 0;
 }
 
+/* libvirt's loader logs only the domain name of a definition it skips:
+ * name the file, so that the administrator finds it. */
+static void
+qemuStateWarnUnloadedConfigs(virQEMUDriver *driver)
+{
+    g_autoptr(GDir) dir = g_dir_open(driver->paths.configDir, 0, NULL);
+    const char *entry;
+
+    if (!dir)
+        return;
+    while ((entry = g_dir_read_name(dir))) {
+        g_autofree char *name = NULL;
+        virDomainObj *vm;
+
+        if (!g_str_has_suffix(entry, ".xml"))
+            continue;
+        name = g_strndup(entry, strlen(entry) - 4);
+        if ((vm = virDomainObjListFindByName(driver->domains, name))) {
+            virDomainObjEndAPI(&vm);
+            continue;
+        }
+        VIR_WARN("Definition file '%s/%s' was not loaded (see the error before); it is left in place",
+                 driver->paths.configDir, entry);
+    }
+}
+
 static int
 qemuStateLoadDomains(virQEMUDriver *driver)
 {
@@ -132,6 +158,7 @@ qemuStateLoadDomains(virQEMUDriver *driver)
                                        false, driver->xmlopt,
                                        NULL, NULL) < 0)
         return -1;
+    qemuStateWarnUnloadedConfigs(driver);
     return virDomainObjListForEach(driver->domains, false,
                                    qemuDomainObjNoticeManagedSave, driver);
 }
