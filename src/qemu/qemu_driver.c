@@ -317,8 +317,7 @@ qemuConnectOpen(virConnectPtr conn,
 static int
 qemuConnectClose(virConnectPtr conn)
 {
-    qemuProcessAutoDestroyRun(qemu_driver, conn);
-    qemuMigrationConnectionClosed(qemu_driver, conn);
+    qemuProcessConnectionClosed(qemu_driver, conn);
     conn->privateData = NULL;
     return 0;
 }

@@ -1346,65 +1346,40 @@ qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
     return ret;
 }
 
-typedef struct {
-    virConnectPtr conn;
-    GPtrArray *vms;
-} qemuMigrationClosedData;
-
-static int
-qemuMigrationCollectByConn(virDomainObj *vm, void *opaque)
-{
-    qemuMigrationClosedData *data = opaque;
-
-    virObjectLock(vm);
-    if (QEMU_DOMAIN_PRIVATE(vm)->migrationConn == data->conn)
-        g_ptr_array_add(data->vms, virObjectRef(vm));
-    virObjectUnlock(vm);
-    return 0;
-}
-
 void
-qemuMigrationConnectionClosed(virQEMUDriver *driver, virConnectPtr conn)
+qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
+                        unsigned long long asyncStarted)
 {
-    qemuMigrationClosedData data = { conn, g_ptr_array_new() };
-    size_t i;
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
-    virDomainObjListForEach(driver->domains, false, qemuMigrationCollectByConn, &data);
-    for (i = 0; i < data.vms->len; i++) {
-        virDomainObj *vm = g_ptr_array_index(data.vms, i);
-        qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (priv->job.asyncStarted != asyncStarted ||
+        priv->migrationConn)
+        return;
 
-        virObjectLock(vm);
-        if (priv->migrationConn != conn) {
-            virDomainObjEndAPI(&vm);
-            continue;
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+        VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
+        qemuDomainObjAdoptAsyncJob(vm);
+        qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        VIR_INFO("Undoing the incoming migration of '%s'", vm->def->name);
+        qemuDomainObjAdoptAsyncJob(vm);
+        if (virDomainObjIsActive(vm)) {
+            priv->beingDestroyed = true;
+            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                        VIR_DOMAIN_EVENT_STOPPED,
+                                        VIR_DOMAIN_EVENT_STOPPED_FAILED));
         }
-        VIR_WARN("The client driving the migration of '%s' went away: undoing it",
-                 vm->def->name);
-        if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
-            qemuDomainObjAdoptAsyncJob(vm);
-            qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
-        } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
-            qemuDomainObjAdoptAsyncJob(vm);
-            if (virDomainObjIsActive(vm)) {
-                priv->beingDestroyed = true;
-                qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-                qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                            VIR_DOMAIN_EVENT_STOPPED,
-                                            VIR_DOMAIN_EVENT_STOPPED_FAILED));
-            }
-            priv->migrationConn = NULL;
-            qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
-            qemuDomainObjEndAsyncJob(vm);
-            if (!vm->persistent)
-                virDomainObjListRemove(driver->domains, vm);
-        } else {
-            priv->migrationConn = NULL;
+        if (priv->migrationPort) {
+            virPortAllocatorRelease(priv->migrationPort);
+            priv->migrationPort = 0;
         }
-        virDomainObjEndAPI(&vm);
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
+        qemuDomainObjEndAsyncJob(vm);
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
     }
-    g_ptr_array_free(data.vms, TRUE);
 }
 
 void

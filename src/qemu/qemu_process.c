@@ -192,6 +192,9 @@ qemuProcessReportStartError(virDomainObj *vm, off_t logStart)
 typedef enum {
     QEMU_PROCESS_EVENT_EXIT,         /* QEMU is gone (EOF, pidfd) */
     QEMU_PROCESS_EVENT_FAKE_REBOOT,  /* powered down for a reboot: reset + cont */
+    QEMU_PROCESS_EVENT_AUTODESTROY,  /* the connection that started it closed */
+    QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE, /* the connection driving its
+                                               * migration closed */
 } qemuProcessEventType;
 
 typedef struct _qemuProcessEvent qemuProcessEvent;
@@ -199,8 +202,11 @@ struct _qemuProcessEvent {
     qemuProcessEventType type;
     virDomainObj *vm;    /* a reference */
     int id;              /* vm->def->id when it happened: stale events are dropped */
+    unsigned long long asyncStarted; /* MIGRATION_CLIENT_GONE: the migration
+                                      * job it is about (job.asyncStarted) */
 };
 
+/* vm locked.  Never waits: callable from the event loop thread. */
 static void
 qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
                        qemuProcessEventType type)
@@ -210,8 +216,11 @@ qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
     ev->type = type;
     ev->vm = virObjectRef(vm);
     ev->id = vm->def->id;
+    ev->asyncStarted = QEMU_DOMAIN_PRIVATE(vm)->job.asyncStarted;
     g_thread_pool_push(driver->workerPool, ev, NULL);
 }
+
+static void qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id);
 
 /* vm locked, no job */
 static void
@@ -299,6 +308,12 @@ qemuProcessEventRun(gpointer data, gpointer opaque)
         break;
     case QEMU_PROCESS_EVENT_FAKE_REBOOT:
         qemuProcessHandleFakeReboot(driver, vm, ev->id);
+        break;
+    case QEMU_PROCESS_EVENT_AUTODESTROY:
+        qemuProcessAutoDestroyOne(driver, vm, ev->id);
+        break;
+    case QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE:
+        qemuMigrationClientGone(driver, vm, ev->asyncStarted);
         break;
     }
     virDomainObjEndAPI(&vm);
@@ -1427,54 +1442,63 @@ qemuProcessReconnectAll(virQEMUDriver *driver)
 /* Auto-destroy                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* vm locked, no job; in a worker thread. */
+static void
+qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id)
+{
+    if (!virDomainObjIsActive(vm) || vm->def->id != id)
+        return;
+    VIR_INFO("Auto-destroying domain '%s'", vm->def->name);
+    QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
+    qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
+        if (virDomainObjIsActive(vm)) {
+            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+            qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                      VIR_DOMAIN_EVENT_STOPPED,
+                                      VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+        }
+        qemuDomainObjEndJob(vm);
+    } else {
+        VIR_WARN("Cannot auto-destroy domain '%s': %s",
+                 vm->def->name, virGetLastErrorMessage());
+    }
+    if (!vm->persistent && !virDomainObjIsActive(vm))
+        virDomainObjListRemove(driver->domains, vm);
+}
+
 typedef struct {
     virQEMUDriver *driver;
     virConnectPtr conn;
-    GPtrArray *vms;
-} qemuProcessAutoDestroyData;
+} qemuProcessConnectionClosedData;
 
 static int
-qemuProcessAutoDestroyCollect(virDomainObj *vm, void *opaque)
+qemuProcessConnectionClosedOne(virDomainObj *vm, void *opaque)
 {
-    qemuProcessAutoDestroyData *data = opaque;
+    qemuProcessConnectionClosedData *data = opaque;
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
     virObjectLock(vm);
-    if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == data->conn)
-        g_ptr_array_add(data->vms, virObjectRef(vm));
+    if (priv->autoDestroyConn == data->conn) {
+        priv->autoDestroyConn = NULL;
+        if (virDomainObjIsActive(vm))
+            qemuProcessEventSubmit(data->driver, vm, QEMU_PROCESS_EVENT_AUTODESTROY);
+    }
+    if (priv->migrationConn == data->conn) {
+        priv->migrationConn = NULL;
+        VIR_WARN("The client driving the migration of '%s' went away: undoing it",
+                 vm->def->name);
+        qemuProcessEventSubmit(data->driver, vm, QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE);
+    }
     virObjectUnlock(vm);
     return 0;
 }
 
 void
-qemuProcessAutoDestroyRun(virQEMUDriver *driver, virConnectPtr conn)
+qemuProcessConnectionClosed(virQEMUDriver *driver, virConnectPtr conn)
 {
-    qemuProcessAutoDestroyData data = { driver, conn, g_ptr_array_new() };
-    size_t i;
+    qemuProcessConnectionClosedData data = { driver, conn };
 
     virDomainObjListForEach(driver->domains, false,
-                            qemuProcessAutoDestroyCollect, &data);
-    for (i = 0; i < data.vms->len; i++) {
-        virDomainObj *vm = g_ptr_array_index(data.vms, i);
-
-        virObjectLock(vm);
-        if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == conn &&
-            virDomainObjIsActive(vm)) {
-            VIR_INFO("Auto-destroying domain '%s'", vm->def->name);
-            QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
-            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-            if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
-                if (virDomainObjIsActive(vm)) {
-                    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
-                    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                              VIR_DOMAIN_EVENT_STOPPED,
-                                              VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
-                }
-                qemuDomainObjEndJob(vm);
-            }
-            if (!vm->persistent && !virDomainObjIsActive(vm))
-                virDomainObjListRemove(driver->domains, vm);
-        }
-        virDomainObjEndAPI(&vm);
-    }
-    g_ptr_array_free(data.vms, TRUE);
+                            qemuProcessConnectionClosedOne, &data);
 }
