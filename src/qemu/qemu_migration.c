@@ -895,6 +895,11 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
 
  cleanup:
     virDomainObjEndAPI(&vm);
+    /* a Finish told that the migration was cancelled returns no domain,
+     * as asked: that is no error of its own, and libvirt's client and
+     * peer-to-peer code expect this special one */
+    if (cancelled && !dom && virGetLastErrorCode() == VIR_ERR_OK)
+        virReportError(VIR_ERR_MIGRATE_FINISH_OK, NULL);
     return dom;
 }
 
@@ -1146,7 +1151,18 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
                                         qemuMigrationParamString(params, nparams,
                                                                  VIR_MIGRATE_PARAM_URI),
                                         bandwidth, cookieout, cookieoutlen, flags);
-    /* the job waits for Confirm, in whatever thread it comes */
+    if (ret < 0) {
+        virErrorPtr err = NULL;
+
+        /* libvirt calls no Confirm after a failed Perform (it only tells
+         * the destination, by Finish with cancelled): the source undoes
+         * the migration now and keeps the guest */
+        virErrorPreserveLast(&err);
+        qemuMigrationSrcConfirmLocked(driver, vm, flags, true);
+        virErrorRestore(&err);
+    }
+    /* after a successful Perform the job waits for Confirm, in whatever
+     * thread it comes */
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
