@@ -365,6 +365,14 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                            _("offline migration cannot be used with a running domain"));
             return NULL;
         }
+        if (vm->hasManagedSave) {
+            /* the image stays on this host: it would be lost with the
+             * definition (--undefinesource) or restored twice */
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("cannot migrate domain '%s' offline: it has a managed save image (start it, or remove the image with managedsave-remove)"),
+                           vm->def->name);
+            return NULL;
+        }
     } else {
         if (virDomainObjCheckActive(vm) < 0)
             return NULL;
@@ -1427,6 +1435,19 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
         /* an incoming guest that did not finish arriving is not ours */
         if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3) {
             VIR_WARN("Incoming migration of '%s' was interrupted: destroying it",
+                     vm->def->name);
+            return -1;
+        }
+        /* Finish records its phase before it waits for QEMU and resumes
+         * the guest: until the vCPUs run here the source still owns the
+         * guest (its Confirm, told that Finish failed, resumes it there) */
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            return -1;
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            return -1;
+        if (!running) {
+            VIR_WARN("Incoming migration of '%s' was interrupted before the guest resumed here: destroying it",
                      vm->def->name);
             return -1;
         }
