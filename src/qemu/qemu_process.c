@@ -1210,6 +1210,10 @@ qemuProcessStart(virConnectPtr conn,
     if (asyncJob == QEMU_ASYNC_JOB_START &&
         qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_LAUNCHED) < 0)
         goto error;
+    /* early: a daemon that dies from here on finds QEMU at reconnect
+     * (and stops it: the start or incoming migration did not finish) */
+    virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
+    qemuDomainObjSaveStatus(driver, vm);
 
     if (qemuProcessConnectMonitor(driver, vm, asyncJob) < 0)
         goto error;
@@ -1432,10 +1436,68 @@ qemuProcessReconnectOne(virDomainObj *vm, void *opaque G_GNUC_UNUSED)
     return 0;
 }
 
+/* A QEMU whose pid file is still locked (QEMU holds the lock while it
+ * runs) but whose domain was not reconnected: its status file was broken
+ * or not yet written when the daemon died.  Nothing manages it any more,
+ * and starting the domain again would run a second QEMU on the same
+ * disks: kill it.  Checks that the process is QEMU of that guest. */
+static void
+qemuProcessKillOrphan(virQEMUDriver *driver, const char *entry)
+{
+    g_autofree char *name = g_strndup(entry, strlen(entry) - 4);
+    g_autofree char *path = g_build_filename(driver->paths.stateDir, entry, NULL);
+    g_autofree char *cmdlinePath = NULL;
+    g_autofree char *cmdline = NULL;
+    g_autofree char *want = NULL;
+    virDomainObj *vm;
+    gsize len = 0;
+    gsize i;
+    pid_t pid = -1;
+
+    if (STREQ(name, "driver"))
+        return;
+    if ((vm = virDomainObjListFindByName(driver->domains, name))) {
+        bool active = virDomainObjIsActive(vm);
+
+        virDomainObjEndAPI(&vm);
+        if (active)
+            return;
+    }
+    if (virPidFileReadPathIfLocked(path, &pid) < 0 || pid <= 0)
+        return;
+    cmdlinePath = g_strdup_printf("/proc/%lld/cmdline", (long long) pid);
+    if (!g_file_get_contents(cmdlinePath, &cmdline, &len, NULL))
+        return;
+    for (i = 0; i + 1 < len; i++) {
+        if (cmdline[i] == '\0')
+            cmdline[i] = ' ';
+    }
+    want = g_strdup_printf("-name guest=%s,", name);
+    if (!strstr(cmdline, want))
+        return;
+    VIR_WARN("QEMU of domain '%s' (pid %lld) runs without a usable status file: killing it",
+             name, (long long) pid);
+    if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+        VIR_WARN("Cannot kill QEMU pid %lld: %s", (long long) pid, g_strerror(errno));
+        return;
+    }
+    unlink(path);
+}
+
 void
 qemuProcessReconnectAll(virQEMUDriver *driver)
 {
+    g_autoptr(GDir) dir = NULL;
+    const char *entry;
+
     virDomainObjListForEach(driver->domains, false, qemuProcessReconnectOne, NULL);
+
+    if (!(dir = g_dir_open(driver->paths.stateDir, 0, NULL)))
+        return;
+    while ((entry = g_dir_read_name(dir))) {
+        if (g_str_has_suffix(entry, ".pid"))
+            qemuProcessKillOrphan(driver, entry);
+    }
 }
 
 /* ---------------------------------------------------------------------- */
