@@ -1032,9 +1032,15 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
         virObjectUnref(ddomain);
     virTypedParamsFree(dparams, ndparams);
     if (dconn) {
+        virErrorPtr err = NULL;
+
+        /* virConnectClose, a public API, resets the thread's last error:
+         * keep the migration's */
+        virErrorPreserveLast(&err);
         virObjectUnlock(vm);
         virConnectClose(dconn);
         virObjectLock(vm);
+        virErrorRestore(&err);
     }
     return ret;
 }
