@@ -99,7 +99,6 @@ for _k in ("query", "suspend", "resume", "setmem", "abort", "abort-mig", "destro
 # one of these is counted as "known" (reported as TAP TODO naming the id),
 # not as a new violation.  Remove an entry when the bug is fixed.
 KNOWN = [
-    ("F1", "migrate", r"An error occurred, but the cause is unknown"),
 ]
 
 # What a lifecycle operation may see when a racing destroy (op_destroy_race)
