@@ -60,7 +60,8 @@ bool qemuProcessIsAlive(virDomainObj *vm);
 /* Seconds of CPU QEMU has used, in ns (0 if unknown). */
 unsigned long long qemuProcessGetCPUTime(virDomainObj *vm);
 
-/* The worker pool for events that need a job (QEMU exit, fake reboot). */
+/* The worker pool for events that need a job (QEMU exit, fake reboot,
+ * a closed connection's auto-destroy and migration undo). */
 int qemuProcessEventPoolInit(virQEMUDriver *driver);
 void qemuProcessEventPoolFree(virQEMUDriver *driver);
 
