@@ -123,6 +123,32 @@ qemuDomainObjNoticeManagedSave(virDomainObj *vm, void *opaque)
     return 0;
 }
 
+/* libvirt's loader logs only the domain name of a definition it skips:
+ * name the file, so that the administrator finds it. */
+static void
+qemuStateWarnUnloadedConfigs(virQEMUDriver *driver)
+{
+    g_autoptr(GDir) dir = g_dir_open(driver->paths.configDir, 0, NULL);
+    const char *entry;
+
+    if (!dir)
+        return;
+    while ((entry = g_dir_read_name(dir))) {
+        g_autofree char *name = NULL;
+        virDomainObj *vm;
+
+        if (!g_str_has_suffix(entry, ".xml"))
+            continue;
+        name = g_strndup(entry, strlen(entry) - 4);
+        if ((vm = virDomainObjListFindByName(driver->domains, name))) {
+            virDomainObjEndAPI(&vm);
+            continue;
+        }
+        VIR_WARN("Definition file '%s/%s' was not loaded (see the error before); it is left in place",
+                 driver->paths.configDir, entry);
+    }
+}
+
 static int
 qemuStateLoadDomains(virQEMUDriver *driver)
 {
@@ -134,6 +160,7 @@ qemuStateLoadDomains(virQEMUDriver *driver)
                                        false, driver->xmlopt,
                                        NULL, NULL) < 0)
         return -1;
+    qemuStateWarnUnloadedConfigs(driver);
     return virDomainObjListForEach(driver->domains, false,
                                    qemuDomainObjNoticeManagedSave, driver);
 }
@@ -292,8 +319,7 @@ qemuConnectOpen(virConnectPtr conn,
 static int
 qemuConnectClose(virConnectPtr conn)
 {
-    qemuProcessAutoDestroyRun(qemu_driver, conn);
-    qemuMigrationConnectionClosed(qemu_driver, conn);
+    qemuProcessConnectionClosed(qemu_driver, conn);
     conn->privateData = NULL;
     return 0;
 }
@@ -965,6 +991,27 @@ qemuDomainGetState(virDomainPtr dom, int *state, int *reason, unsigned int flags
         goto cleanup;
     *state = virDomainObjGetState(vm, reason);
     ret = 0;
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+/* Taint and deprecation messages (virsh dominfo shows them).  Only reads
+ * vm under its lock: no job. */
+static int
+qemuDomainGetMessages(virDomainPtr dom, char ***msgs, unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_MESSAGE_DEPRECATION |
+                  VIR_DOMAIN_MESSAGE_TAINTING, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetMessagesEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    ret = virDomainObjGetMessages(vm, msgs, flags);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1778,6 +1825,7 @@ static virHypervisorDriver qemuHypervisorDriver = {
     .domainGetMetadata = qemuDomainGetMetadata,
     .domainGetInfo = qemuDomainGetInfo,
     .domainGetState = qemuDomainGetState,
+    .domainGetMessages = qemuDomainGetMessages,
     .domainIsActive = qemuDomainIsActive,
     .domainIsPersistent = qemuDomainIsPersistent,
     .domainIsUpdated = qemuDomainIsUpdated,

@@ -383,6 +383,14 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                            _("offline migration cannot be used with a running domain"));
             return NULL;
         }
+        if (vm->hasManagedSave) {
+            /* the image stays on this host: it would be lost with the
+             * definition (--undefinesource) or restored twice */
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("cannot migrate domain '%s' offline: it has a managed save image (start it, or remove the image with managedsave-remove)"),
+                           vm->def->name);
+            return NULL;
+        }
     } else {
         if (virDomainObjCheckActive(vm) < 0)
             return NULL;
@@ -915,6 +923,11 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
 
  cleanup:
     virDomainObjEndAPI(&vm);
+    /* a Finish told that the migration was cancelled returns no domain,
+     * as asked: that is no error of its own, and libvirt's client and
+     * peer-to-peer code expect this special one */
+    if (cancelled && !dom && virGetLastErrorCode() == VIR_ERR_OK)
+        virReportError(VIR_ERR_MIGRATE_FINISH_OK, NULL);
     return dom;
 }
 
@@ -1039,9 +1052,15 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
         virObjectUnref(ddomain);
     virTypedParamsFree(dparams, ndparams);
     if (dconn) {
+        virErrorPtr err = NULL;
+
+        /* virConnectClose, a public API, resets the thread's last error:
+         * keep the migration's */
+        virErrorPreserveLast(&err);
         virObjectUnlock(vm);
         virConnectClose(dconn);
         virObjectLock(vm);
+        virErrorRestore(&err);
     }
     return ret;
 }
@@ -1166,7 +1185,18 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
                                         qemuMigrationParamString(params, nparams,
                                                                  VIR_MIGRATE_PARAM_URI),
                                         bandwidth, cookieout, cookieoutlen, flags);
-    /* the job waits for Confirm, in whatever thread it comes */
+    if (ret < 0) {
+        virErrorPtr err = NULL;
+
+        /* libvirt calls no Confirm after a failed Perform (it only tells
+         * the destination, by Finish with cancelled): the source undoes
+         * the migration now and keeps the guest */
+        virErrorPreserveLast(&err);
+        qemuMigrationSrcConfirmLocked(driver, vm, flags, true);
+        virErrorRestore(&err);
+    }
+    /* after a successful Perform the job waits for Confirm, in whatever
+     * thread it comes */
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1366,65 +1396,40 @@ qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
     return ret;
 }
 
-typedef struct {
-    virConnectPtr conn;
-    GPtrArray *vms;
-} qemuMigrationClosedData;
-
-static int
-qemuMigrationCollectByConn(virDomainObj *vm, void *opaque)
-{
-    qemuMigrationClosedData *data = opaque;
-
-    virObjectLock(vm);
-    if (QEMU_DOMAIN_PRIVATE(vm)->migrationConn == data->conn)
-        g_ptr_array_add(data->vms, virObjectRef(vm));
-    virObjectUnlock(vm);
-    return 0;
-}
-
 void
-qemuMigrationConnectionClosed(virQEMUDriver *driver, virConnectPtr conn)
+qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
+                        unsigned long long asyncStarted)
 {
-    qemuMigrationClosedData data = { conn, g_ptr_array_new() };
-    size_t i;
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
-    virDomainObjListForEach(driver->domains, false, qemuMigrationCollectByConn, &data);
-    for (i = 0; i < data.vms->len; i++) {
-        virDomainObj *vm = g_ptr_array_index(data.vms, i);
-        qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (priv->job.asyncStarted != asyncStarted ||
+        priv->migrationConn)
+        return;
 
-        virObjectLock(vm);
-        if (priv->migrationConn != conn) {
-            virDomainObjEndAPI(&vm);
-            continue;
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+        VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
+        qemuDomainObjAdoptAsyncJob(vm);
+        qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        VIR_INFO("Undoing the incoming migration of '%s'", vm->def->name);
+        qemuDomainObjAdoptAsyncJob(vm);
+        if (virDomainObjIsActive(vm)) {
+            priv->beingDestroyed = true;
+            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
+            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                        VIR_DOMAIN_EVENT_STOPPED,
+                                        VIR_DOMAIN_EVENT_STOPPED_FAILED));
         }
-        VIR_WARN("The client driving the migration of '%s' went away: undoing it",
-                 vm->def->name);
-        if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
-            qemuDomainObjAdoptAsyncJob(vm);
-            qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
-        } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
-            qemuDomainObjAdoptAsyncJob(vm);
-            if (virDomainObjIsActive(vm)) {
-                priv->beingDestroyed = true;
-                qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-                qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                            VIR_DOMAIN_EVENT_STOPPED,
-                                            VIR_DOMAIN_EVENT_STOPPED_FAILED));
-            }
-            priv->migrationConn = NULL;
-            qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
-            qemuDomainObjEndAsyncJob(vm);
-            if (!vm->persistent)
-                virDomainObjListRemove(driver->domains, vm);
-        } else {
-            priv->migrationConn = NULL;
+        if (priv->migrationPort) {
+            virPortAllocatorRelease(priv->migrationPort);
+            priv->migrationPort = 0;
         }
-        virDomainObjEndAPI(&vm);
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
+        qemuDomainObjEndAsyncJob(vm);
+        if (!vm->persistent)
+            virDomainObjListRemove(driver->domains, vm);
     }
-    g_ptr_array_free(data.vms, TRUE);
 }
 
 void
@@ -1456,6 +1461,19 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
         /* an incoming guest that did not finish arriving is not ours */
         if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3) {
             VIR_WARN("Incoming migration of '%s' was interrupted: destroying it",
+                     vm->def->name);
+            return -1;
+        }
+        /* Finish records its phase before it waits for QEMU and resumes
+         * the guest: until the vCPUs run here the source still owns the
+         * guest (its Confirm, told that Finish failed, resumes it there) */
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            return -1;
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            return -1;
+        if (!running) {
+            VIR_WARN("Incoming migration of '%s' was interrupted before the guest resumed here: destroying it",
                      vm->def->name);
             return -1;
         }

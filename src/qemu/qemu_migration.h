@@ -34,11 +34,14 @@
 /* Fills the migration entries of the hypervisor driver table. */
 void qemuMigrationRegister(virHypervisorDriver *driver);
 
-/* @conn closes: migrations it was driving step by step will never see
- * their next step; undo them (source: cancel and keep the guest running
- * unless QEMU already switched over; destination: drop the incoming
- * guest). */
-void qemuMigrationConnectionClosed(virQEMUDriver *driver, virConnectPtr conn);
+/* The connection driving @vm's migration step by step closed
+ * (qemuProcessConnectionClosed): the migration will never see its next
+ * step; undo it (source: cancel and keep the guest running unless QEMU
+ * already switched over; destination: drop the incoming guest).  Does
+ * nothing when the migration job that began at @asyncStarted is over.
+ * vm locked, no job; in a worker thread (it waits for QEMU). */
+void qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
+                             unsigned long long asyncStarted);
 
 /* Resolves a migration job interrupted by a daemon restart, by its phase.
  * Called by the reconnect code with the adopted async job held and the

@@ -202,6 +202,9 @@ qemuProcessReportStartError(virDomainObj *vm, off_t logStart)
 typedef enum {
     QEMU_PROCESS_EVENT_EXIT,         /* QEMU is gone (EOF, pidfd) */
     QEMU_PROCESS_EVENT_FAKE_REBOOT,  /* powered down for a reboot: reset + cont */
+    QEMU_PROCESS_EVENT_AUTODESTROY,  /* the connection that started it closed */
+    QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE, /* the connection driving its
+                                               * migration closed */
 } qemuProcessEventType;
 
 typedef struct _qemuProcessEvent qemuProcessEvent;
@@ -209,8 +212,11 @@ struct _qemuProcessEvent {
     qemuProcessEventType type;
     virDomainObj *vm;    /* a reference */
     int id;              /* vm->def->id when it happened: stale events are dropped */
+    unsigned long long asyncStarted; /* MIGRATION_CLIENT_GONE: the migration
+                                      * job it is about (job.asyncStarted) */
 };
 
+/* vm locked.  Never waits: callable from the event loop thread. */
 static void
 qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
                        qemuProcessEventType type)
@@ -220,8 +226,11 @@ qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
     ev->type = type;
     ev->vm = virObjectRef(vm);
     ev->id = vm->def->id;
+    ev->asyncStarted = QEMU_DOMAIN_PRIVATE(vm)->job.asyncStarted;
     g_thread_pool_push(driver->workerPool, ev, NULL);
 }
+
+static void qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id);
 
 /* vm locked, no job */
 static void
@@ -309,6 +318,12 @@ qemuProcessEventRun(gpointer data, gpointer opaque)
         break;
     case QEMU_PROCESS_EVENT_FAKE_REBOOT:
         qemuProcessHandleFakeReboot(driver, vm, ev->id);
+        break;
+    case QEMU_PROCESS_EVENT_AUTODESTROY:
+        qemuProcessAutoDestroyOne(driver, vm, ev->id);
+        break;
+    case QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE:
+        qemuMigrationClientGone(driver, vm, ev->asyncStarted);
         break;
     }
     virDomainObjEndAPI(&vm);
@@ -1264,6 +1279,10 @@ qemuProcessStart(virConnectPtr conn,
     if (asyncJob == QEMU_ASYNC_JOB_START &&
         qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_LAUNCHED) < 0)
         goto error;
+    /* early: a daemon that dies from here on finds QEMU at reconnect
+     * (and stops it: the start or incoming migration did not finish) */
+    virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
+    qemuDomainObjSaveStatus(driver, vm);
 
     if (qemuProcessConnectMonitor(driver, vm, asyncJob) < 0)
         goto error;
@@ -1491,64 +1510,131 @@ qemuProcessReconnectOne(virDomainObj *vm, void *opaque G_GNUC_UNUSED)
     return 0;
 }
 
+/* A QEMU whose pid file is still locked (QEMU holds the lock while it
+ * runs) but whose domain was not reconnected: its status file was broken
+ * or not yet written when the daemon died.  Nothing manages it any more,
+ * and starting the domain again would run a second QEMU on the same
+ * disks: kill it.  Checks that the process is QEMU of that guest. */
+static void
+qemuProcessKillOrphan(virQEMUDriver *driver, const char *entry)
+{
+    g_autofree char *name = g_strndup(entry, strlen(entry) - 4);
+    g_autofree char *path = g_build_filename(driver->paths.stateDir, entry, NULL);
+    g_autofree char *cmdlinePath = NULL;
+    g_autofree char *cmdline = NULL;
+    g_autofree char *want = NULL;
+    virDomainObj *vm;
+    gsize len = 0;
+    gsize i;
+    pid_t pid = -1;
+
+    if (STREQ(name, "driver"))
+        return;
+    if ((vm = virDomainObjListFindByName(driver->domains, name))) {
+        bool active = virDomainObjIsActive(vm);
+
+        virDomainObjEndAPI(&vm);
+        if (active)
+            return;
+    }
+    if (virPidFileReadPathIfLocked(path, &pid) < 0 || pid <= 0)
+        return;
+    cmdlinePath = g_strdup_printf("/proc/%lld/cmdline", (long long) pid);
+    if (!g_file_get_contents(cmdlinePath, &cmdline, &len, NULL))
+        return;
+    for (i = 0; i + 1 < len; i++) {
+        if (cmdline[i] == '\0')
+            cmdline[i] = ' ';
+    }
+    want = g_strdup_printf("-name guest=%s,", name);
+    if (!strstr(cmdline, want))
+        return;
+    VIR_WARN("QEMU of domain '%s' (pid %lld) runs without a usable status file: killing it",
+             name, (long long) pid);
+    if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+        VIR_WARN("Cannot kill QEMU pid %lld: %s", (long long) pid, g_strerror(errno));
+        return;
+    }
+    unlink(path);
+}
+
 void
 qemuProcessReconnectAll(virQEMUDriver *driver)
 {
+    g_autoptr(GDir) dir = NULL;
+    const char *entry;
+
     virDomainObjListForEach(driver->domains, false, qemuProcessReconnectOne, NULL);
+
+    if (!(dir = g_dir_open(driver->paths.stateDir, 0, NULL)))
+        return;
+    while ((entry = g_dir_read_name(dir))) {
+        if (g_str_has_suffix(entry, ".pid"))
+            qemuProcessKillOrphan(driver, entry);
+    }
 }
 
 /* ---------------------------------------------------------------------- */
 /* Auto-destroy                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* vm locked, no job; in a worker thread. */
+static void
+qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id)
+{
+    if (!virDomainObjIsActive(vm) || vm->def->id != id)
+        return;
+    VIR_INFO("Auto-destroying domain '%s'", vm->def->name);
+    QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
+    qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
+        if (virDomainObjIsActive(vm)) {
+            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+            qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                      VIR_DOMAIN_EVENT_STOPPED,
+                                      VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+        }
+        qemuDomainObjEndJob(vm);
+    } else {
+        VIR_WARN("Cannot auto-destroy domain '%s': %s",
+                 vm->def->name, virGetLastErrorMessage());
+    }
+    if (!vm->persistent && !virDomainObjIsActive(vm))
+        virDomainObjListRemove(driver->domains, vm);
+}
+
 typedef struct {
     virQEMUDriver *driver;
     virConnectPtr conn;
-    GPtrArray *vms;
-} qemuProcessAutoDestroyData;
+} qemuProcessConnectionClosedData;
 
 static int
-qemuProcessAutoDestroyCollect(virDomainObj *vm, void *opaque)
+qemuProcessConnectionClosedOne(virDomainObj *vm, void *opaque)
 {
-    qemuProcessAutoDestroyData *data = opaque;
+    qemuProcessConnectionClosedData *data = opaque;
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
     virObjectLock(vm);
-    if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == data->conn)
-        g_ptr_array_add(data->vms, virObjectRef(vm));
+    if (priv->autoDestroyConn == data->conn) {
+        priv->autoDestroyConn = NULL;
+        if (virDomainObjIsActive(vm))
+            qemuProcessEventSubmit(data->driver, vm, QEMU_PROCESS_EVENT_AUTODESTROY);
+    }
+    if (priv->migrationConn == data->conn) {
+        priv->migrationConn = NULL;
+        VIR_WARN("The client driving the migration of '%s' went away: undoing it",
+                 vm->def->name);
+        qemuProcessEventSubmit(data->driver, vm, QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE);
+    }
     virObjectUnlock(vm);
     return 0;
 }
 
 void
-qemuProcessAutoDestroyRun(virQEMUDriver *driver, virConnectPtr conn)
+qemuProcessConnectionClosed(virQEMUDriver *driver, virConnectPtr conn)
 {
-    qemuProcessAutoDestroyData data = { driver, conn, g_ptr_array_new() };
-    size_t i;
+    qemuProcessConnectionClosedData data = { driver, conn };
 
     virDomainObjListForEach(driver->domains, false,
-                            qemuProcessAutoDestroyCollect, &data);
-    for (i = 0; i < data.vms->len; i++) {
-        virDomainObj *vm = g_ptr_array_index(data.vms, i);
-
-        virObjectLock(vm);
-        if (QEMU_DOMAIN_PRIVATE(vm)->autoDestroyConn == conn &&
-            virDomainObjIsActive(vm)) {
-            VIR_INFO("Auto-destroying domain '%s'", vm->def->name);
-            QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
-            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-            if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
-                if (virDomainObjIsActive(vm)) {
-                    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
-                    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                              VIR_DOMAIN_EVENT_STOPPED,
-                                              VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
-                }
-                qemuDomainObjEndJob(vm);
-            }
-            if (!vm->persistent && !virDomainObjIsActive(vm))
-                virDomainObjListRemove(driver->domains, vm);
-        }
-        virDomainObjEndAPI(&vm);
-    }
-    g_ptr_array_free(data.vms, TRUE);
+                            qemuProcessConnectionClosedOne, &data);
 }

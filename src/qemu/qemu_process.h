@@ -66,9 +66,13 @@ char *qemuProcessGetLogTail(virDomainObj *vm);
 /* Seconds of CPU QEMU has used, in ns (0 if unknown). */
 unsigned long long qemuProcessGetCPUTime(virDomainObj *vm);
 
-/* The worker pool for events that need a job (QEMU exit, fake reboot). */
+/* The worker pool for events that need a job (QEMU exit, fake reboot,
+ * a closed connection's auto-destroy and migration undo). */
 int qemuProcessEventPoolInit(virQEMUDriver *driver);
 void qemuProcessEventPoolFree(virQEMUDriver *driver);
 
-/* Close callbacks: domains started with AUTODESTROY by @conn die with it. */
-void qemuProcessAutoDestroyRun(virQEMUDriver *driver, virConnectPtr conn);
+/* @conn closes (libvirtd calls this in its event loop thread: it never
+ * waits).  Domains started with AUTODESTROY by @conn, and client-managed
+ * migrations driven by @conn, are handed to the worker pool, which
+ * destroys the former and undoes the latter (qemuMigrationClientGone). */
+void qemuProcessConnectionClosed(virQEMUDriver *driver, virConnectPtr conn);

@@ -81,7 +81,11 @@ EXPECTED = {
     "start": [],
     "define": [],
     "undefine": [],
-    "save": [], "restore": [], "managedsave": [],
+    # op_abort aborts whatever async job runs, a save job too: the guest
+    # then keeps running
+    "save": [r"operation aborted: save job: canceled by client"],
+    "restore": [],
+    "managedsave": [r"operation aborted: save job: canceled by client"],
 }
 # Lock-free operations race destroys and the end of migrations: the
 # domain may die while their monitor command is in flight, and the job
@@ -91,15 +95,16 @@ RACY = [r"QEMU monitor closed|domain is no longer running|QEMU exited",
 for _k in ("query", "suspend", "resume", "setmem", "abort", "abort-mig", "destroy-race"):
     EXPECTED[_k] = EXPECTED[_k] + RACY
 
-# Driver bugs already written down in tests/stress/FINDINGS.md: an error
-# matching one of these is counted as "known" (reported as TAP TODO), not
-# as a new violation.  Remove an entry when the bug is fixed.
+# Bugs already written down in tests/stress/FINDINGS.md: an error matching
+# one of these is counted as "known" (reported as TAP TODO naming the id),
+# not as a new violation.  Remove an entry when the bug is fixed.
 KNOWN = [
-    ("F1", "migrate", r"An error occurred, but the cause is unknown"),
-    ("F4", "query", r"virDomainGetMessages"),
-    ("F3", "*", r"no QMP greeting from QEMU after|command 'query-migrate' timed out|"
-                r"QEMU monitor is not responding"),
 ]
+
+# What a lifecycle operation may see when a racing destroy (op_destroy_race)
+# killed the guest under it.
+RACED = [r"domain is not running|no longer running|QEMU exited|QEMU monitor closed|"
+         r"being destroyed|failed to get domain|Domain not found"]
 
 # The lock-free operations (queries, suspend/resume, setmem, abort, racing
 # destroy) run beside lifecycle operations of other clients, so "not
@@ -335,6 +340,9 @@ class Stress:
             key = "[known %s] " % known[0] + msg
             with self.lock:
                 self.known[known[0]] += 1
+            self.note("known bug %s at t=%.0fs: %s %s: %s" % (
+                known[0], time.time() - self.t0, kind, " ".join(p.args[3:]),
+                " / ".join(l for l in p.stderr.splitlines() if l.strip())))
         elif any(re.search(x, p.stderr, re.I) for x in pats):
             cls = "expected"
             key = msg
@@ -353,6 +361,19 @@ class Stress:
     def call(self, kind, host, args, deadline, expected=(), extra_hosts=()):
         p, ov = self.virsh(host, args, deadline, kind, extra_hosts)
         return self.outcome(kind, p, ov, expected), p, ov
+
+    def raced(self, g):
+        """True when a racing destroy overlapped the lifecycle operation
+        that holds g's lock."""
+        with self.lock:
+            return g.races != g.races0 or g.races % 2 == 1
+
+    def lcall(self, kind, g, host, args, deadline, expected=(), extra_hosts=()):
+        """A lifecycle call on g (its lock held): a racing destroy may
+        have killed the guest under it."""
+        p, ov = self.virsh(host, args, deadline, kind, extra_hosts)
+        exp = list(expected) + (RACED if self.raced(g) else [])
+        return self.outcome(kind, p, ov, exp), p, ov
 
     # -- setup ----------------------------------------------------------
     def setup(self):
@@ -532,12 +553,14 @@ class Stress:
         if not g:
             return False
         try:
-            res, p, ov = self.call("start", self.hosts[g.host], ["start", g.name], DEADLINE["start"])
+            res, p, ov = self.lcall("start", g, self.hosts[g.host], ["start", g.name],
+                                    DEADLINE["start"])
             if res == "ok":
                 g.active = True
                 g.managed_save = False
-            elif ov or res == "hung":
+            elif ov or res == "hung" or self.raced(g):
                 g.active = None
+                g.managed_save = None
         finally:
             self.release(g)
         return True
@@ -582,6 +605,7 @@ class Stress:
                 if res == "ok":
                     g.defined = True
                     g.host = h.name
+                    g.managed_save = False
                 elif ov or res == "hung":
                     g.defined = None
                     g.host = None
@@ -604,9 +628,13 @@ class Stress:
             dst = self.other(src)
             if not g.active:
                 # offline: moves the definition
+                # a guest with a managed save image stays where the image is
+                exp = [r"has a managed save image"] if g.managed_save is not False else []
                 res, p, ov = self.call("migrate-offline", src,
                                        ["migrate", "--offline", "--persistent", "--undefinesource",
-                                        g.name, dst.uri], DEADLINE["migrate"], extra_hosts=(dst,))
+                                        g.name, dst.uri], DEADLINE["migrate"], exp, extra_hosts=(dst,))
+                if res == "expected" and not ov and "managed save image" in p.stderr:
+                    g.managed_save = True
                 if res == "ok":
                     g.host = dst.name
                 elif ov or res == "hung":
@@ -670,12 +698,12 @@ class Stress:
         try:
             h = self.hosts[g.host]
             path = os.path.join(self.savedir, "%s.save" % g.name)
-            res, p, ov = self.call("save", h, ["save", g.name, path], DEADLINE["save"])
+            res, p, ov = self.lcall("save", g, h, ["save", g.name, path], DEADLINE["save"])
             if res == "ok":
                 g.active = False
-                res, p, ov = self.call("restore", h, ["restore", path], DEADLINE["save"])
-                g.active = True if res == "ok" else (None if ov else False)
-            elif ov or res == "hung":
+                res, p, ov = self.lcall("restore", g, h, ["restore", path], DEADLINE["save"])
+                g.active = True if res == "ok" else (None if ov or self.raced(g) else False)
+            elif ov or res == "hung" or self.raced(g):
                 g.active = None
             try:
                 os.unlink(path)
@@ -690,13 +718,14 @@ class Stress:
         if not g:
             return False
         try:
-            res, p, ov = self.call("managedsave", self.hosts[g.host], ["managedsave", g.name],
-                                   DEADLINE["save"])
+            res, p, ov = self.lcall("managedsave", g, self.hosts[g.host], ["managedsave", g.name],
+                                    DEADLINE["save"])
             if res == "ok":
                 g.active = False
                 g.managed_save = True
-            elif ov or res == "hung":
+            elif ov or res == "hung" or self.raced(g):
                 g.active = None
+                g.managed_save = None
         finally:
             self.release(g)
         return True
@@ -770,8 +799,8 @@ class Stress:
                 h = self.hosts[rng.choice("AB")]
                 sig = signal.SIGKILL if rng.random() < self.args.kill_ratio else signal.SIGTERM
                 if self.args.no_restart_during_migration:
-                    # known bug F2: a restart during a migration's finish
-                    # phase can leave two running copies
+                    # finding F2: a restart of the source between the
+                    # destination's resume and Confirm leaves a paused copy
                     with self.cond:
                         self.restart_pending = True
                         end = time.time() + DEADLINE["migrate"] + 30
