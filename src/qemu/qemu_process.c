@@ -31,6 +31,7 @@
 #include "qemu_agent.h"
 #include "qemu_migration.h"
 #include "qemu_snapshot.h"
+#include "qemu_security.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -785,6 +786,7 @@ qemuProcessStop(virQEMUDriver *driver,
         VIR_WARN("QEMU of domain '%s' may still run: %s", vm->def->name,
                  virGetLastErrorMessage());
     qemuProcessUnwatchPid(vm);
+    qemuSecurityRestoreAllLabel(driver, vm);
 
     statusFile = virDomainConfigFile(driver->paths.stateDir, vm->def->name);
     if (unlink(statusFile) < 0 && errno != ENOENT)
@@ -1221,6 +1223,8 @@ qemuProcessStart(virConnectPtr conn,
         goto error;
     }
 
+    if (qemuSecuritySetAllLabel(driver, vm) < 0)
+        goto error;
     if (qemuProcessGraphicsReservePorts(driver, vm) < 0)
         goto error;
     if (qemuProcessLaunch(driver, vm, qcaps, uid, gid,
