@@ -6,7 +6,8 @@
 # root-owned directory is created for QEMU and root's afterwards; a daemon
 # restart in between changes nothing; relabel='no', <seclabel type='none'/>
 # and dynamic_ownership = 0 leave files alone; a failed start leaves
-# nothing labelled; the unprivileged driver changes nothing.
+# nothing labelled; a medium change swaps the owners of the media; the
+# unprivileged driver changes nothing.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -235,6 +236,39 @@ def test_rollback(d):
     d.virsh("undefine", "sec-rollback")
 
 
+def test_change_media(d):
+    isos = []
+    for n, fill in (("m1.iso", b"A"), ("m2.iso", b"B")):
+        p = os.path.join(work, n)
+        with open(p, "wb") as f:
+            f.write(fill * (1024 * 1024))
+        os.chmod(p, 0o600)
+        isos.append(p)
+    cdrom = """
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='hdc' bus='ide'/><readonly/>
+    </disk>"""
+    define(d, "sec-media", cdrom)
+    r = d.virsh("start", "sec-media")
+    t.ok(r.rc == 0, "start with an empty cdrom", r)
+    r = d.virsh("change-media", "sec-media", "hdc", isos[0], "--insert", "--live")
+    t.ok(r.rc == 0, "change-media --insert a root-only medium", "%s\n%s" % (r, d.log_tail()))
+    t.eq(owner(isos[0])[:2], (QEMU_UID, QEMU_GID), "the inserted medium is libvirt-qemu's")
+    r = d.virsh("change-media", "sec-media", "hdc", isos[1], "--update", "--live")
+    t.ok(r.rc == 0, "change-media --update to another root-only medium", r)
+    t.eq((owner(isos[0]), owner(isos[1])[:2]), ((0, 0, 0o600), (QEMU_UID, QEMU_GID)),
+         "the old medium is root's again, the new one libvirt-qemu's")
+    r = d.virsh("change-media", "sec-media", "hdc", "--eject", "--live")
+    t.ok(r.rc == 0, "change-media --eject", r)
+    t.eq(owner(isos[1]), (0, 0, 0o600), "the ejected medium is root's again")
+    d.virsh("change-media", "sec-media", "hdc", isos[0], "--insert", "--live")
+    d.virsh("destroy", "sec-media")
+    t.eq((owner(isos[0]), record(isos[0])), ((0, 0, 0o600), None),
+         "a medium inserted at destroy time is given back")
+    d.virsh("undefine", "sec-media")
+
+
 def test_dynamic_ownership_off():
     d2 = Daemon("security-off", qemu_conf="dynamic_ownership = 0\n")
     try:
@@ -301,7 +335,8 @@ try:
                      ("serial file", test_serial_file),
                      ("daemon restart", test_restart),
                      ("relabel='no'", test_no_relabel),
-                     ("rollback", test_rollback)]:
+                     ("rollback", test_rollback),
+                     ("change-media", test_change_media)]:
         t.run(name, fn, d)
     t.ok(d.alive(), "daemon alive at the end")
 except Exception as ex:
