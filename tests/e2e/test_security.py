@@ -6,8 +6,10 @@
 # root-owned directory is created for QEMU and root's afterwards; a daemon
 # restart in between changes nothing; relabel='no', <seclabel type='none'/>
 # and dynamic_ownership = 0 leave files alone; a failed start leaves
-# nothing labelled; a medium change swaps the owners of the media; the
-# unprivileged driver changes nothing.
+# nothing labelled; a medium change swaps the owners of the media; save
+# gives back and restore labels again; after a live migration between two
+# daemons the destination holds the shared image; the unprivileged driver
+# changes nothing.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -269,6 +271,48 @@ def test_change_media(d):
     d.virsh("undefine", "sec-media")
 
 
+def test_save_restore(d):
+    img = image("save.qcow2")
+    saved = os.path.join(work, "sec-save.sav")
+    define(d, "sec-save", disk(img))
+    r = d.virsh("start", "sec-save")
+    t.ok(r.rc == 0, "start a guest to save", r)
+    r = d.virsh("save", "sec-save", saved, timeout=300)
+    t.ok(r.rc == 0, "save", "%s\n%s" % (r, d.log_tail()))
+    t.eq((owner(img), record(img)), ((0, 0, 0o600), None), "saved: the image is root's again")
+    r = d.virsh("restore", saved, timeout=300)
+    t.ok(r.rc == 0, "restore", "%s\n%s" % (r, d.log_tail()))
+    t.eq(owner(img)[:2], (QEMU_UID, QEMU_GID), "restored: the image is libvirt-qemu's")
+    d.virsh("destroy", "sec-save")
+    t.eq(owner(img), (0, 0, 0o600), "destroyed: root's again")
+    d.virsh("undefine", "sec-save")
+
+
+def test_migration(a):
+    b = Daemon("security-dst")
+    try:
+        b.start()
+        img = image("migrate.qcow2")
+        define(a, "sec-mig", disk(img))
+        r = a.virsh("start", "sec-mig")
+        t.ok(r.rc == 0, "start a guest to migrate", r)
+        r = a.virsh("migrate", "--live", "sec-mig", b.uri, "--migrateuri", "tcp://127.0.0.1",
+                    "--listen-address", "127.0.0.1", timeout=300)
+        t.ok(r.rc == 0, "live migration to a second daemon (shared image)",
+             "%s\nA:\n%s\nB:\n%s" % (r, a.log_tail(), b.log_tail()))
+        t.eq(b.virsh("domstate", "sec-mig").out.strip(), "running", "running on the destination")
+        t.eq((owner(img)[:2], refs(img)), ((QEMU_UID, QEMU_GID), 1),
+             "the destination holds the image, the source let go of it")
+        b.virsh("destroy", "sec-mig")
+        t.eq((owner(img), record(img)), ((0, 0, 0o600), None),
+             "destroyed on the destination: root's again")
+        a.virsh("undefine", "sec-mig")
+    finally:
+        for pid in qemu_pids(b):
+            os.kill(pid, signal.SIGKILL)
+        b.cleanup()
+
+
 def test_dynamic_ownership_off():
     d2 = Daemon("security-off", qemu_conf="dynamic_ownership = 0\n")
     try:
@@ -336,7 +380,9 @@ try:
                      ("daemon restart", test_restart),
                      ("relabel='no'", test_no_relabel),
                      ("rollback", test_rollback),
-                     ("change-media", test_change_media)]:
+                     ("change-media", test_change_media),
+                     ("save and restore", test_save_restore),
+                     ("migration", test_migration)]:
         t.run(name, fn, d)
     t.ok(d.alive(), "daemon alive at the end")
 except Exception as ex:
