@@ -237,6 +237,24 @@ def test_rollback(d):
     t.eq(record(img), None, "no record left")
     d.virsh("undefine", "sec-rollback")
 
+    # a file root cannot chown (immutable): the error names it, the image
+    # labelled before it is given back
+    locked = image("immutable.qcow2")
+    if run(["chattr", "+i", locked]).rc != 0:
+        t.skip("an image that cannot be chowned", "chattr +i not supported here")
+        return
+    try:
+        define(d, "sec-rollback", disk(img) + disk(locked, dev="vdb"))
+        r = d.virsh("start", "sec-rollback")
+        t.ok(r.rc != 0 and locked in r.err, "an immutable image: start fails naming it", r)
+        t.eq((owner(img), record(img)), ((0, 0, 0o600), None),
+             "the other image was given back")
+        t.eq((owner(locked), record(locked)), ((0, 0, 0o600), None),
+             "the immutable image is untouched")
+    finally:
+        run(["chattr", "-i", locked])
+        d.virsh("undefine", "sec-rollback")
+
 
 def test_change_media(d):
     isos = []
