@@ -19,7 +19,8 @@ static const char *const testAllKeys[] = {
     "job_wait_timeout", "monitor_timeout_query", "monitor_timeout_modify",
     "monitor_timeout_long", "agent_timeout", "destroy_timeout",
     "migration_port_min", "migration_port_max", "migration_address",
-    "migration_host", "user", "group", "vnc_listen", "spice_listen",
+    "migration_host", "user", "group", "dynamic_ownership", "vnc_listen",
+    "spice_listen",
     "save_image_format", "dump_image_format", "snapshot_image_format",
     "emulator", "max_queued", NULL
 };
@@ -148,6 +149,7 @@ testCheckConfig(const qemuConfig *got,
     testCheckStr("migrationHost", got->migrationHost, want->migrationHost);
     testCheckStr("user", got->user, want->user);
     testCheckStr("group", got->group, want->group);
+    testCheckUInt("dynamicOwnership", got->dynamicOwnership, want->dynamicOwnership);
     testCheckStr("vncListen", got->vncListen, want->vncListen);
     testCheckStr("spiceListen", got->spiceListen, want->spiceListen);
     testCheckStr("saveImageFormat", got->saveImageFormat, want->saveImageFormat);
@@ -229,6 +231,7 @@ testDefaults(const void *data G_GNUC_UNUSED)
         .migrationHost = NULL,
         .user = (char *) "libvirt-qemu",
         .group = (char *) "libvirt-qemu",
+        .dynamicOwnership = true,
         .vncListen = (char *) "127.0.0.1",
         .spiceListen = (char *) "127.0.0.1",
         .saveImageFormat = (char *) "raw",
@@ -274,6 +277,7 @@ testAllKeysParsed(const void *data G_GNUC_UNUSED)
         "migration_host = \"dst.example.org\"\n"
         "user = \"qemu-user\"\n"
         "group = \"+107\"\n"
+        "dynamic_ownership = 0\n"
         "vnc_listen = \"0.0.0.0\"\n"
         "spice_listen = \"::1\"\n"
         "save_image_format = \"zstd\"\n"
@@ -294,6 +298,7 @@ testAllKeysParsed(const void *data G_GNUC_UNUSED)
         .migrationHost = (char *) "dst.example.org",
         .user = (char *) "qemu-user",
         .group = (char *) "+107",
+        .dynamicOwnership = false,
         .vncListen = (char *) "0.0.0.0",
         .spiceListen = (char *) "::1",
         .saveImageFormat = (char *) "zstd",

@@ -485,6 +485,7 @@ static const qemuConfigKey qemuConfigKeys[] = {
     QEMU_CONFIG_STRING("migration_host", migrationHost, NULL),
     QEMU_CONFIG_STRING("user", user, NULL),
     QEMU_CONFIG_STRING("group", group, NULL),
+    QEMU_CONFIG_BOOL("dynamic_ownership", dynamicOwnership),
     QEMU_CONFIG_STRING("vnc_listen", vncListen, NULL),
     QEMU_CONFIG_STRING("spice_listen", spiceListen, NULL),
     QEMU_CONFIG_STRING("save_image_format", saveImageFormat, qemuConfigCheckImageFormat),
@@ -735,6 +736,7 @@ qemuConfigNew(bool privileged)
         cfg->user = g_strdup("libvirt-qemu");
         cfg->group = g_strdup("libvirt-qemu");
     }
+    cfg->dynamicOwnership = true;
     cfg->vncListen = g_strdup("127.0.0.1");
     cfg->spiceListen = g_strdup("127.0.0.1");
     cfg->saveImageFormat = g_strdup("raw");

@@ -28,6 +28,8 @@ struct _qemuConfig {
     /* processes */
     char *user;                           /* user ("libvirt-qemu" when privileged) */
     char *group;                          /* group */
+    bool dynamicOwnership;                /* dynamic_ownership (1): give QEMU's
+                                           * files to user/group while it runs */
     char *vncListen;                      /* vnc_listen ("127.0.0.1") */
     char *spiceListen;                    /* spice_listen ("127.0.0.1") */
     char *saveImageFormat;                /* save_image_format ("raw") */

@@ -55,7 +55,7 @@ qemuDomainObjPrivateFree(void *data)
 
 /* The private part of the status file:
  *   <monitor path='...'/> <libDir path='...'/> <pidfile path='...'/>
- *   <flags><gotShutdown/><fakeReboot/></flags>  <save tmp='...'/>  <job .../> */
+ *   <flags><gotShutdown/><fakeReboot/><labelled/></flags>  <save tmp='...'/>  <job .../> */
 static int
 qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
 {
@@ -67,13 +67,15 @@ qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
         virBufferEscapeString(buf, "<libDir path='%s'/>\n", priv->libDir);
     if (priv->pidfile)
         virBufferEscapeString(buf, "<pidfile path='%s'/>\n", priv->pidfile);
-    if (priv->gotShutdown || priv->fakeReboot) {
+    if (priv->gotShutdown || priv->fakeReboot || priv->labelled) {
         virBufferAddLit(buf, "<flags>\n");
         virBufferAdjustIndent(buf, 2);
         if (priv->gotShutdown)
             virBufferAddLit(buf, "<gotShutdown/>\n");
         if (priv->fakeReboot)
             virBufferAddLit(buf, "<fakeReboot/>\n");
+        if (priv->labelled)
+            virBufferAddLit(buf, "<labelled/>\n");
         virBufferAdjustIndent(buf, -2);
         virBufferAddLit(buf, "</flags>\n");
     }
@@ -96,6 +98,7 @@ qemuDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt,
     priv->gotShutdown = virXPathBoolean("boolean(./flags/gotShutdown)", ctxt) == 1;
     priv->fakeReboot = virXPathBoolean("boolean(./flags/fakeReboot)", ctxt) == 1;
     priv->saveTmpPath = virXPathString("string(./save[1]/@tmp)", ctxt);
+    priv->labelled = virXPathBoolean("boolean(./flags/labelled)", ctxt) == 1;
     if (!priv->monitorPath) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("status file has no monitor path"));
@@ -219,6 +222,7 @@ virDomainDefParserConfig qemuDomainDefParserConfig = {
                 VIR_DOMAIN_DEF_FEATURE_USER_ALIAS |
                 VIR_DOMAIN_DEF_FEATURE_NET_MODEL_STRING,
     .defArch = VIR_ARCH_X86_64,
+    .defSecModel = "dac",  /* a <seclabel> without a model (qemu_security.c) */
     .netPrefix = "vnet",
     .macPrefix = { 0x52, 0x54, 0x00 },
 };

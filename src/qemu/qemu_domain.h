@@ -30,6 +30,8 @@ struct _qemuDomainObjPrivate {
     bool gotShutdown;    /* status: QEMU reported SHUTDOWN: its end is no crash */
     bool fakeReboot;     /* status: reboot by powerdown + reset + cont */
     bool beingDestroyed; /* a destroy killed QEMU: EOF is expected */
+    bool labelled;       /* status: the domain's files were given to QEMU's
+                          * user (qemu_security.c); restored at stop */
     int pausedReason;    /* reason the next STOP event records (virDomainPausedReason) */
     unsigned long long balloonCur; /* KiB, kept current by BALLOON_CHANGE */
     unsigned long long startTime;  /* ms since the epoch QEMU started */

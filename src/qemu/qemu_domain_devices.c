@@ -13,6 +13,7 @@
 #include "qemu_conf.h"
 #include "qemu_capabilities.h"
 #include "qemu_monitor_json.h"
+#include "qemu_security.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -1003,12 +1004,21 @@ qemuDevicesChangeMedia(virDomainObj *vm,
         qcow2 = src->format == VIR_STORAGE_FILE_QCOW2;
     }
 
-    if (qemuDomainObjEnterMonitor(vm) < 0)
+    /* the new medium is QEMU's user's before QEMU opens it; the old one
+     * goes back to its owner once QEMU let go of it */
+    if (qemuSecuritySetDiskLabel(qemu_driver, vm, disk, src) < 0)
         return -1;
+    if (qemuDomainObjEnterMonitor(vm) < 0) {
+        qemuSecurityRestoreDiskLabel(qemu_driver, vm, disk, src);
+        return -1;
+    }
     rc = qemuDevicesChangeMediaMon(mon, id, dst, path, blockDevice, qcow2, force);
-    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0) {
+        qemuSecurityRestoreDiskLabel(qemu_driver, vm, disk, src);
         return -1;
+    }
 
+    qemuSecurityRestoreDiskLabel(qemu_driver, vm, disk, disk->src);
     virObjectUnref(disk->src);
     disk->src = g_steal_pointer(newsrc);
     if (disk->device == VIR_DOMAIN_DISK_DEVICE_CDROM)

@@ -33,6 +33,7 @@
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
 #include "qemu_interface.h"
+#include "qemu_security.h"
 
 #include "datatypes.h"
 #include "domain_event.h"
@@ -810,6 +811,7 @@ qemuProcessStop(virQEMUDriver *driver,
         VIR_WARN("QEMU of domain '%s' may still run: %s", vm->def->name,
                  virGetLastErrorMessage());
     qemuProcessUnwatchPid(vm);
+    qemuSecurityRestoreAllLabel(driver, vm);
 
     /* QEMU is gone: its taps with it; the network ports go back */
     qemuInterfaceStopAll(vm);
@@ -1263,6 +1265,8 @@ qemuProcessStart(virConnectPtr conn,
         goto error;
     }
 
+    if (qemuSecuritySetAllLabel(driver, vm) < 0)
+        goto error;
     if (qemuProcessGraphicsReservePorts(driver, vm) < 0)
         goto error;
     if (qemuInterfaceStartAll(vm, driver->privileged, &tapfds) < 0)

@@ -10,7 +10,6 @@
 
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -111,10 +110,9 @@ class Guest:
                 shutil.copyfile(getattr(self, attr), dst)
                 os.chmod(dst, 0o644)
                 setattr(self, attr, dst)
+        # root's: the driver creates the serial logs for QEMU's user
         self.logdir = os.path.join(self.dir, "logs")
         os.mkdir(self.logdir)
-        pw = pwd.getpwnam("libvirt-qemu")
-        os.chown(self.logdir, pw.pw_uid, pw.pw_gid)
 
     def serial_log(self, name):
         return os.path.join(self.logdir, "%s-serial.log" % name)

@@ -162,7 +162,6 @@ def test_start_failures(d):
     os.makedirs(os.path.dirname(img), exist_ok=True)
     with open(img, "wb") as f:
         f.write(b"\0" * 65536)
-    os.chmod(img, 0o666)
     define(d, "bad2", "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
                       "<source file='/var/lib/libvirt/images/notqcow2.img'/>"
                       "<target dev='vda' bus='virtio'/></disk>")

@@ -284,9 +284,7 @@ def test_block_and_net(d):
         f.truncate(8 * 1024 * 1024)
         f.seek(0)
         f.write(b"\1" * 65536)
-    os.chmod(img, 0o666)
     r = run(["qemu-img", "create", "-q", "-f", "qcow2", qcow, "64M"])
-    os.chmod(qcow, 0o666)
     disks = ("<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
              "<source file='/var/lib/libvirt/images/qb1.img'/><target dev='vda' bus='virtio'/></disk>"
              "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"

@@ -67,7 +67,6 @@ class Files:
         r = run(["qemu-img", "create", "-q", "-f", "qcow2", path, size])
         if r.rc != 0:
             raise RuntimeError(r)
-        os.chmod(path, 0o666)
         return path
 
     def iso(self):
@@ -247,9 +246,9 @@ def test_kernel_boot(d, vi, files):
     if why:
         t.skip("direct kernel boot", why)
         return
+    # the serial log is created by the driver for QEMU (libvirt-qemu) in a
+    # directory only root may write to
     log = os.path.join(files.dir, "serial.log")
-    # the serial log is written by QEMU (libvirt-qemu)
-    os.chmod(files.dir, 0o777)
     r = vi("vi-kernel", "--import", "--disk", "none", "--virt-type", "qemu", "--network", "user",
            "--boot", "kernel=%s,initrd=%s,kernel_args=console=ttyS0 tandem.nonet" % (files.kernel, files.initrd),
            "--serial", "pty", "--serial", "file,path=%s" % log)
@@ -265,6 +264,9 @@ def test_kernel_boot(d, vi, files):
         t.ok(ok, "virsh console: the Linux guest boots and its shell answers", out[-2000:])
     r = d.virsh("destroy", "vi-kernel")
     t.ok(r.rc == 0, "destroy the kernel-booted VM", r)
+    st = os.stat(log) if os.path.exists(log) else None
+    t.ok(st is not None and st.st_uid == 0,
+         "the serial log (created for QEMU) is root's again after destroy", st)
     d.virsh("undefine", "vi-kernel")
 
 
