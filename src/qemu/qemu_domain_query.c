@@ -263,6 +263,12 @@ qemuDomainMemoryStats(virDomainPtr dom,
         if (qemuDomainObjEnterMonitor(vm) < 0)
             goto endjob;
         rcActual = qemuMonitorJSONGetBalloonInfo(priv->mon, &actual);
+        if (rcActual < 0 && virGetLastErrorCode() == VIR_ERR_OPERATION_TIMEOUT) {
+            /* QEMU does not answer: after the whole deadline, say so rather
+             * than answer with the cached balloon size as if all was well */
+            ignore_value(qemuDomainObjExitMonitor(vm));
+            goto endjob;
+        }
         if (rcActual < 0) {
             VIR_DEBUG("query-balloon failed: %s", virGetLastErrorMessage());
             virResetLastError();
