@@ -57,6 +57,18 @@ STATS_GROUPS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TO
 QEMU_CONF = 'stdio_handler = "file"\nnamespaces = [ ]\n'
 
 
+# seconds a freshly started guest is left alone before its queries are
+# timed (SeaBIOS keeps the TCG thread, and with it QEMU's main loop, busy
+# for a moment after start)
+SETTLE_S = 1.0
+
+# figure 3: the migrating guest's data, how long the throttled first pass
+# should last, client threads per host (smaller in quick mode: see main)
+MIG_DATA_MIB = 512
+MIG_SECONDS = 20.0
+MIG_THREADS = 4
+
+
 def log(msg):
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
@@ -177,6 +189,20 @@ def bios_xml(name, memory_mib=64):
   </devices>
 </domain>
 """ % (name, memory_mib)
+
+
+def dirty_xml(name, kernel, mem_mib, dirty_mib):
+    """The dirtying guest (tests/guest/dirty): rewrites dirty_mib MiB of its
+    RAM forever, so a live migration has real, changing data to move."""
+    return """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>%d</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>%s</kernel><cmdline>dirty=%d quiet</cmdline></os>
+  <devices><serial type='pty'/><console type='pty'/></devices>
+</domain>
+""" % (name, mem_mib, kernel, dirty_mib)
 
 
 def linux_xml(name, kernel, initrd, serial):
@@ -470,7 +496,7 @@ class Session:
     def fig2_idle(self):
         n = self.name("idle")
         dom = bounded(lambda: self.create_bios(n), 120, "create")
-        time.sleep(0.5)
+        time.sleep(SETTLE_S)
         calls = {
             "GetInfo": dom.info,
             "GetJobStats": dom.jobStats,
@@ -511,11 +537,180 @@ class Session:
         self.destroy_quiet(dom)
         return out
 
+    # -- figure 3: queries during a live migration ----------------------------
+    def fig3_migration(self):
+        """A second daemon with the same driver is the destination host.  A
+        guest with MIG_DATA_MIB of memory it keeps rewriting migrates over
+        loopback TCP, throttled so that the first pass lasts about
+        MIG_SECONDS; then the throttle is lifted, and if it still has not
+        converged MIG_SECONDS/2 later the source is paused (recorded).
+        Meanwhile MIG_THREADS client threads per host (own connections)
+        call GetInfo, GetJobStats, MemoryStats and GetAllDomainStats(1 dom)
+        in turn against the source and the destination."""
+        cfg = self.cfg
+        if not cfg.dirty:
+            raise RuntimeError("no dirtying guest (tests/guest/build-guest.sh DIRTY=)")
+        dst = BenchDaemon("bench-%s-dst" % self.driver, self.d.driver_dir,
+                          os.path.join(cfg.cache_dir, self.driver), cfg.workdir)
+        dst.start()
+        self.reaper.add(dst.pid())
+        out = {"data_mib": MIG_DATA_MIB, "errors": []}
+        try:
+            self._fig3(dst, out)
+        finally:
+            for p in dst.all_qemu_pids():
+                self.reaper.add(p)
+            try:
+                dc = libvirt.open(dst.uri)
+                for dm in dc.listAllDomains(0):
+                    self.destroy_quiet(dm, 30)
+                dc.close()
+            except libvirt.libvirtError:
+                pass
+            for p in dst.all_qemu_pids():
+                self.reaper.add(p)
+            dst.cleanup()
+        return out
+
+    def _fig3(self, dst, out):
+        cfg = self.cfg
+        n = self.name("mig")
+        xml = dirty_xml(n, cfg.dirty, MIG_DATA_MIB + 64, MIG_DATA_MIB)
+        dom = bounded(lambda: self.conn.defineXML(xml), 60, "define")
+        bounded(dom.create, 120, "create")
+        pid = self.track(n)
+        # wait until the guest has touched all its data
+        t0 = time.time()
+        while (rss_kib(pid) or 0) < MIG_DATA_MIB * 1024:
+            if time.time() - t0 > 180:
+                raise FigureTimeout("guest did not dirty %d MiB within 180 s" % MIG_DATA_MIB)
+            time.sleep(0.2)
+        out["guest_rss_kib"] = rss_kib(pid)
+        uuid = dom.UUIDString()
+        dconn = libvirt.open(dst.uri)
+        bw = max(1, int(MIG_DATA_MIB / MIG_SECONDS))
+        out["bandwidth_mib_s"] = bw
+        hosts = {"source": self.d.uri, "destination": dst.uri}
+        stop = threading.Event()
+        lat = {h: {} for h in hosts}
+        errs = {h: {} for h in hosts}
+        inflight = {}
+        handover = {"t": None}
+        lock = threading.Lock()
+        calls = ("GetInfo", "GetJobStats", "MemoryStats", "GetAllDomainStats(1 dom)")
+
+        def worker(host, idx):
+            cn = libvirt.open(hosts[host])
+            dm = None
+            i = idx
+            while not stop.is_set():
+                if dm is None:
+                    try:
+                        dm = cn.lookupByUUIDString(uuid)
+                    except libvirt.libvirtError:
+                        time.sleep(0.002)      # not there (yet): not a call
+                        continue
+                cname = calls[i % len(calls)]
+                i += 1
+                fn = {"GetInfo": dm.info, "GetJobStats": dm.jobStats,
+                      "MemoryStats": dm.memoryStats,
+                      "GetAllDomainStats(1 dom)":
+                          lambda: cn.domainListGetStats([dm], STATS_GROUPS, 0)}[cname]
+                key = (host, idx)
+                t0 = time.perf_counter()
+                with lock:
+                    inflight[key] = (cname, t0)
+                err = None
+                try:
+                    fn()
+                except libvirt.libvirtError as e:
+                    err = str(e)
+                dt = time.perf_counter() - t0
+                with lock:
+                    inflight.pop(key, None)
+                    lat[host].setdefault(cname, []).append(dt)
+                    if err:
+                        phase = "after handover" if handover["t"] is not None else "during migration"
+                        k = "%s (%s): %s" % (cname, phase, err)
+                        errs[host][k] = errs[host].get(k, 0) + 1
+                if err:
+                    time.sleep(0.002)
+            try:
+                cn.close()
+            except libvirt.libvirtError:
+                pass
+
+        ths = [threading.Thread(target=worker, args=(h, i), daemon=True)
+               for h in hosts for i in range(MIG_THREADS)]
+        for t in ths:
+            t.start()
+        time.sleep(1.0)
+        params = {libvirt.VIR_MIGRATE_PARAM_URI: "tcp://127.0.0.1",
+                  libvirt.VIR_MIGRATE_PARAM_LISTEN_ADDRESS: "127.0.0.1",
+                  libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: bw}
+        flags = libvirt.VIR_MIGRATE_LIVE
+        t_mig = time.perf_counter()
+        mig = Call(lambda: dom.migrate3(dconn, params, flags)).start()
+        actions = []
+        if not mig.wait(MIG_SECONDS * 1.5):
+            try:
+                dom.migrateSetMaxSpeed(0, 0)
+                actions.append("throttle lifted at %.1f s" % (time.perf_counter() - t_mig))
+            except libvirt.libvirtError as e:
+                actions.append("migrateSetMaxSpeed(0) failed: %s" % e)
+            if not mig.wait(MIG_SECONDS / 2.0):
+                try:
+                    dom.suspend()
+                    actions.append("source paused at %.1f s to converge" %
+                                   (time.perf_counter() - t_mig))
+                except libvirt.libvirtError as e:
+                    actions.append("suspend failed: %s" % e)
+        ok = mig.wait(180)
+        handover["t"] = time.perf_counter()
+        out["migration_total_s"] = (mig.elapsed if ok else None)
+        out["migration_outcome"] = ("timed out (180 s)" if not ok else
+                                    ("error: " + mig.error if mig.error else "ok"))
+        out["actions"] = actions
+        time.sleep(2.0)      # queries after the handover
+        stop.set()
+        for t in ths:
+            t.join(30)
+        with lock:
+            now = time.perf_counter()
+            out["still_in_flight"] = ["%s %s: %.1f s" % (k[0], c, now - t0)
+                                      for k, (c, t0) in inflight.items()]
+        # downtime: completed-job statistics, destination first
+        out["downtime_ms"] = None
+        for cn_uri in (dst.uri, self.d.uri):
+            try:
+                cn = libvirt.open(cn_uri)
+                st = cn.lookupByUUIDString(uuid).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+                cn.close()
+                if "downtime" in st:
+                    out["downtime_ms"] = st["downtime"]
+                    out["downtime_from"] = "destination" if cn_uri == dst.uri else "source"
+                    break
+            except libvirt.libvirtError as e:
+                out.setdefault("downtime_errors", []).append(str(e))
+        out["hosts"] = {}
+        for h in hosts:
+            allx = [x for v in lat[h].values() for x in v]
+            out["hosts"][h] = {"latency": summary(allx),
+                               "latency_s": allx,
+                               "per_call": {c: summary(v) for c, v in lat[h].items()},
+                               "errors": errs[h],
+                               "failures": sum(errs[h].values())}
+        try:
+            dconn.close()
+        except libvirt.libvirtError:
+            pass
+        self.destroy_quiet(dom)
+
     # -- figure 4: concurrent throughput on one domain ----------------------
     def fig4_throughput(self):
         n = self.name("tput")
         dom = bounded(lambda: self.create_bios(n), 120, "create")
-        time.sleep(0.5)
+        time.sleep(SETTLE_S)
         uuid = dom.UUIDString()
         out = {}
         for cname in ("MemoryStats", "GetAllDomainStats(1 dom)"):
@@ -830,6 +1025,7 @@ class Session:
 FIGURES = [
     ("1", "fig1_start", 600),
     ("2", "fig2_idle", 900),
+    ("3", "fig3_migration", 900),
     ("4", "fig4_throughput", 900),
     ("5", "fig5_scale", 1800),
     ("6", "fig6_shutdown", 900),
@@ -932,6 +1128,10 @@ def qmp_floor(cfg, reaper):
         f.readline()   # greeting
         f.write(b'{"execute":"qmp_capabilities"}\n')
         reply()
+        # let the guest get past SeaBIOS's busy start, as the libvirt
+        # figures do (SETTLE_S): measured at once, the floor's p99 is the
+        # boot's (150 ms), not QMP's
+        time.sleep(SETTLE_S)
         out = {}
         for cmd in ("query-status", "query-balloon"):
             msg = ('{"execute":"%s"}\n' % cmd).encode()
@@ -1014,7 +1214,51 @@ def build_rows(results):
         for p in (50, 99):
             v = percentile(xs, p) * 1000 if xs else "n/a"
             rows.append(("2", "raw QMP %s (floor, no libvirt) p%d" % (cmd, p), "ms", v, v))
-    rows.append(("3", "queries during live migration", "", "TODO", "TODO"))
+    for host in ("source", "destination"):
+        for p in (50, 99, 100):
+            vals = []
+            for drv in DRIVERS:
+                xs = pooled(runs, drv, lambda f, h=host: f["3"]["hosts"][h]["latency_s"])
+                if xs:
+                    vals.append(percentile(xs, p) * 1000)
+                else:
+                    e = first_error(runs, drv, lambda f: f["3"].get("error"))
+                    vals.append("n/a" + (": " + e if e else ""))
+            rows.append(("3", "migration: %s queries %s" % (host, "max" if p == 100 else "p%d" % p),
+                         "ms", vals[0], vals[1]))
+        vals = []
+        for drv in DRIVERS:
+            recs = [r["figures"]["3"]["hosts"][host] for r in runs if r["driver"] == drv
+                    and "hosts" in (r["figures"].get("3") or {})]
+            if not recs:
+                vals.append("n/a")
+                continue
+            nfail = sum(x["failures"] for x in recs)
+            ncalls = sum(x["latency"].get("n", 0) for x in recs)
+            msgs = {}
+            for x in recs:
+                for k, c in x["errors"].items():
+                    msgs[k] = msgs.get(k, 0) + c
+            v = "%d of %d" % (nfail, ncalls)
+            if msgs:
+                top = sorted(msgs.items(), key=lambda kv: -kv[1])[:3]
+                v += "|" + "; ".join("%dx %s" % (c, k) for k, c in top)
+            vals.append(v)
+        rows.append(("3", "migration: %s failed calls" % host, "", vals[0], vals[1]))
+    for key, label, unit in (("migration_total_s", "migration total time", "s"),
+                             ("downtime_ms", "migration downtime", "ms")):
+        vals = []
+        for drv in DRIVERS:
+            xs = [r["figures"]["3"][key] for r in runs if r["driver"] == drv
+                  and (r["figures"].get("3") or {}).get(key) is not None]
+            if xs:
+                vals.append(sorted(xs)[len(xs) // 2])
+            else:
+                recs = [r["figures"].get("3") or {} for r in runs if r["driver"] == drv]
+                e = next((x.get("error") or x.get("migration_outcome") for x in recs
+                          if x.get("error") or x.get("migration_outcome", "ok") != "ok"), None)
+                vals.append("n/a" + (": " + e if e else ""))
+        rows.append(("3", label, unit, vals[0], vals[1]))
     for call in ("MemoryStats", "GetAllDomainStats(1 dom)"):
         for nt in results["config"]["threads"]:
             for what, unit in (("calls/s", "calls/s"), ("p99", "ms")):
@@ -1200,7 +1444,7 @@ def plot(results, path):
         return None
     runs = results["runs"]
     colors = {"stock": "tab:blue", "tandem": "tab:orange"}
-    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    fig, axes = plt.subplots(2, 4, figsize=(23, 10))
     m = results["meta"]
     fig.suptitle("Tandem vs stock libvirt QEMU driver: %s, nproc %d, %s, %s mode, %s" % (
         m["cpu_model"], m["nproc"], m["accelerator"], m["mode"], m["date"]))
@@ -1249,6 +1493,11 @@ def plot(results, path):
                 ax2.plot([p[0] for p in p99], [p[1] for p in p99], "x--", color=colors[drv],
                          label="%s p99 ms" % drv)
                 ax2.set_ylabel("p99 latency, ms (dashed)")
+        if hasattr(ax, "_tw"):
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax._tw.get_legend_handles_labels()
+            ax._tw.set_ylim(bottom=0)
+            ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
         ax.set_xscale("log", base=2)
         ax.set_xticks(results["config"]["threads"])
         ax.set_xticklabels([str(t) for t in results["config"]["threads"]])
@@ -1256,7 +1505,35 @@ def plot(results, path):
         ax.set_ylabel("calls/s (solid)")
         ax.set_ylim(bottom=0)
         ax.set_title("4: throughput, one domain: %s" % call)
-        ax.legend(loc="upper left", fontsize=8)
+
+    # (g) queries during live migration (fig 3)
+    ax = axes[0][3]
+    data, labels, cols = [], [], []
+    for host in ("source", "destination"):
+        for drv in DRIVERS:
+            xs = pooled(runs, drv, lambda f, h=host: f["3"]["hosts"][h]["latency_s"])
+            data.append([x * 1000 for x in xs] or [float("nan")])
+            labels.append("%s\n%s" % (host, drv))
+            cols.append(colors[drv])
+    bp = ax.boxplot(data, whis=(1, 99), showfliers=False, patch_artist=True)
+    for patch, c in zip(bp["boxes"], cols):
+        patch.set_facecolor(c)
+    for j, xs in enumerate(data):
+        xs = [x for x in xs if x == x]
+        if xs:
+            ax.plot([j + 1], [max(xs)], "k^", markersize=5)
+    ax.set_xticks(range(1, len(labels) + 1))
+    ax.set_xticklabels(labels, fontsize=8)
+    _log(ax, "y")
+    ax.set_ylabel("ms (box p25-p75, whiskers p1-p99, ^ max)")
+    ax.set_title("3: queries during live migration")
+
+    # (h) legend / notes panel
+    ax = axes[1][3]
+    ax.axis("off")
+    ax.text(0.0, 1.0, "blue: stock driver\norange: Tandem\ngray: raw QMP floor\n\n"
+            "load avg at start %s\nat end %s" % (m["loadavg_start"], m.get("loadavg_end", "?").replace(" (", "\n(")),
+            va="top", fontsize=10, transform=ax.transAxes, wrap=True)
 
     # (d) start / destroy / shutdown distributions (figs 1, 6)
     ax = axes[1][0]
@@ -1273,7 +1550,7 @@ def plot(results, path):
     for patch, c in zip(bp["boxes"], cols):
         patch.set_facecolor(c)
     ax.set_xticks(range(1, len(labels) + 1))
-    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xticklabels(labels, fontsize=7)
     _log(ax, "y")
     ax.set_ylabel("ms")
     ax.set_title("1, 6: define+create until running; destroy")
@@ -1370,7 +1647,7 @@ def guest_paths():
         raise RuntimeError("tests/guest/build-guest.sh failed (%d):\n%s" % (
             r.returncode, r.stderr[-2000:]))
     kv = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
-    return kv["KERNEL"], kv["INITRD"]
+    return kv["KERNEL"], kv["INITRD"], kv.get("DIRTY")
 
 
 def main():
@@ -1395,10 +1672,42 @@ def main():
     ap.add_argument("--stuck-deadline", type=float,
                     default=float(os.environ.get("BENCH_STUCK_DEADLINE", 4 if quick else 40)))
     ap.add_argument("--threads", default="1,4,16")
-    ap.add_argument("--figures", default=os.environ.get("BENCH_FIGURES", "1,2,4,5,6,7"))
+    ap.add_argument("--figures", default=os.environ.get("BENCH_FIGURES", "1,2,3,4,5,6,7"))
     ap.add_argument("--drivers", default="stock,tandem")
+    ap.add_argument("--replot", metavar="JSON", nargs="+",
+                    help="only rebuild the table and the PNG from raw results; with "
+                    "several files (e.g. figure 3 run on its own), their runs are pooled "
+                    "and the first file's machine data heads the table; written as "
+                    "FIRST-merged.{txt,png,json}")
     cfg = ap.parse_args()
+    if cfg.replot:
+        with open(cfg.replot[0]) as f:
+            results = json.load(f)
+        stem = cfg.replot[0][:-5] if cfg.replot[0].endswith(".json") else cfg.replot[0]
+        if len(cfg.replot) > 1:
+            stem += "-merged"
+            results["meta"]["merged_from"] = [os.path.basename(x) for x in cfg.replot]
+            for other in cfg.replot[1:]:
+                with open(other) as f:
+                    o = json.load(f)
+                results["runs"] += o["runs"]
+                results["meta"]["loadavg_end"] += " (%s: start %s, end %s)" % (
+                    os.path.basename(other), o["meta"]["loadavg_start"],
+                    o["meta"].get("loadavg_end", "?"))
+            with open(stem + ".json", "w") as f:
+                json.dump(results, f, indent=1, default=str)
+        rows = build_rows(results)
+        text = table_text(results, rows)
+        with open(stem + ".txt", "w") as f:
+            f.write(text + "\n")
+        print(text)
+        print("plot:        %s" % (plot_safe(results, stem + ".png") or "(none)"))
+        return
     cfg.quick = quick
+    global MIG_DATA_MIB, MIG_SECONDS
+    MIG_DATA_MIB = int(os.environ.get("BENCH_MIG_MIB", 128 if quick else MIG_DATA_MIB))
+    MIG_SECONDS = float(os.environ.get("BENCH_MIG_SECONDS", 6 if quick else MIG_SECONDS))
+    cfg.mig_data_mib, cfg.mig_seconds = MIG_DATA_MIB, MIG_SECONDS
     cfg.threads = [int(x) for x in cfg.threads.split(",")]
     cfg.figures = cfg.figures.split(",")
     drivers = cfg.drivers.split(",")
@@ -1430,8 +1739,13 @@ def main():
     t_start = time.time()
     rc = 0
     try:
-        if "6" in cfg.figures:
-            k, i = guest_paths()
+        cfg.dirty = None
+        if "6" in cfg.figures or "3" in cfg.figures:
+            k, i, dirty = guest_paths()
+            if dirty:
+                cfg.dirty = os.path.join(cfg.workdir, "dirty.elf")
+                shutil.copy(dirty, cfg.dirty)
+                os.chmod(cfg.dirty, 0o644)
             # a world-readable copy: QEMU runs as libvirt-qemu, and the stock
             # driver relabels what it is given
             cfg.kernel = os.path.join(cfg.workdir, "vmlinuz")

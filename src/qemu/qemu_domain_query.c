@@ -133,16 +133,16 @@ qemuQueryProcStat(pid_t pid,
     return 0;
 }
 
-/* Resident set size of @pid in KiB (VmRSS of /proc/PID/status). */
+/* Resident set size of the QEMU of @vm in KiB (VmRSS of /proc/PID/status). */
 static int
-qemuQueryProcRSS(pid_t pid, unsigned long long *rss)
+qemuQueryProcRSS(virDomainObj *vm, unsigned long long *rss)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) vm->pid);
     g_autofree char *buf = NULL;
     g_auto(GStrv) lines = NULL;
     size_t i;
 
-    if (pid > 0 && g_file_get_contents(path, &buf, NULL, NULL)) {
+    if (vm->pid > 0 && g_file_get_contents(path, &buf, NULL, NULL)) {
         lines = g_strsplit(buf, "\n", 0);
         for (i = 0; lines[i]; i++) {
             if (STRPREFIX(lines[i], "VmRSS:")) {
@@ -151,8 +151,11 @@ qemuQueryProcRSS(pid_t pid, unsigned long long *rss)
             }
         }
     }
-    virReportError(VIR_ERR_OPERATION_FAILED, "%s",
-                   _("cannot get RSS for domain"));
+    /* No file: reaped; a file without VmRSS: a zombie.  Either way QEMU
+     * exited (destroyed or crashed) while this call was running. */
+    virReportError(VIR_ERR_OPERATION_INVALID,
+                   _("domain '%s' is not running: its QEMU process %d has exited"),
+                   vm->def->name, (int) vm->pid);
     return -1;
 }
 
@@ -260,6 +263,12 @@ qemuDomainMemoryStats(virDomainPtr dom,
         if (qemuDomainObjEnterMonitor(vm) < 0)
             goto endjob;
         rcActual = qemuMonitorJSONGetBalloonInfo(priv->mon, &actual);
+        if (rcActual < 0 && virGetLastErrorCode() == VIR_ERR_OPERATION_TIMEOUT) {
+            /* QEMU does not answer: after the whole deadline, say so rather
+             * than answer with the cached balloon size as if all was well */
+            ignore_value(qemuDomainObjExitMonitor(vm));
+            goto endjob;
+        }
         if (rcActual < 0) {
             VIR_DEBUG("query-balloon failed: %s", virGetLastErrorMessage());
             virResetLastError();
@@ -296,7 +305,7 @@ qemuDomainMemoryStats(virDomainPtr dom,
     for (i = 0; haveGuest && i < nguest && got < nr_stats; i++)
         stats[got++] = guest[i];
     if (got < nr_stats) {
-        if (qemuQueryProcRSS(vm->pid, &rss) < 0)
+        if (qemuQueryProcRSS(vm, &rss) < 0)
             goto endjob;
         stats[got].tag = VIR_DOMAIN_MEMORY_STAT_RSS;
         stats[got].val = rss;
@@ -507,7 +516,7 @@ qemuDomainQueryBalloonStatsParams(virDomainObj *vm, virTypedParamList *params)
                 return -1;
         }
     }
-    if (qemuQueryProcRSS(vm->pid, &rss) < 0) {
+    if (qemuQueryProcRSS(vm, &rss) < 0) {
         virResetLastError();
         return 0;
     }

@@ -748,12 +748,20 @@ int
 qemuProcessKill(virQEMUDriver *driver, virDomainObj *vm, unsigned int flags)
 {
     unsigned long long grace = driver->config->destroyTimeout * 1000ULL;
+    char state;
 
     if (vm->pid <= 0 || !qemuProcessIsAlive(vm))
         return 0;
 
-    VIR_DEBUG("killing QEMU of '%s' (pid %d) flags=0x%x", vm->def->name,
-              (int) vm->pid, flags);
+    /* A stopped or traced QEMU (SIGSTOP, a debugger) cannot act on SIGTERM
+     * before someone continues it: waiting the grace period would only
+     * delay a forced kill, so go straight to SIGKILL. */
+    state = qemuProcessProcState(vm->pid);
+    if ((flags & QEMU_PROCESS_KILL_FORCE) && (state == 'T' || state == 't'))
+        grace = 0;
+
+    VIR_DEBUG("killing QEMU of '%s' (pid %d, state '%c') flags=0x%x", vm->def->name,
+              (int) vm->pid, state ? state : '?', flags);
     if (kill(vm->pid, (flags & QEMU_PROCESS_KILL_FORCE) && grace == 0 ?
              SIGKILL : SIGTERM) < 0 && errno != ESRCH) {
         virReportSystemError(errno, _("failed to kill QEMU process %d"), (int) vm->pid);
