@@ -305,6 +305,66 @@ qemuDumpWait(virDomainObj *vm, const char *format)
     }
 }
 
+/* How long an interrupted dump or snapshot may keep QEMU busy before the
+ * recovery gives up waiting for it (the guest then stays paused). */
+#define QEMU_DUMP_RECOVER_WAIT_MS (120 * 1000)
+
+void
+qemuDumpRecover(virDomainObj *vm, qemuDomainAsyncJob asyncJob, int phase)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    unsigned long long deadline = g_get_real_time() / 1000 + QEMU_DUMP_RECOVER_WAIT_MS;
+    const char *what = asyncJob == QEMU_ASYNC_JOB_DUMP ? "dump" : "snapshot";
+    virDomainPausedReason ours = asyncJob == QEMU_ASYNC_JOB_DUMP ?
+        VIR_DOMAIN_PAUSED_DUMP : VIR_DOMAIN_PAUSED_SNAPSHOT;
+    bool running = false;
+    int status = 0;
+    int reason = 0;
+    int rc;
+
+    VIR_WARN("The %s of '%s' was interrupted in phase %s by a daemon restart",
+             what, vm->def->name,
+             NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
+
+    /* QEMU goes on with a dump or snapshot it was given (its run state is
+     * save-vm meanwhile) and resumes the vCPUs it stopped itself */
+    while (virDomainObjIsActive(vm)) {
+        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
+            goto done;
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+            goto done;
+        if (status != QEMU_MONITOR_VM_STATUS_SAVE_VM)
+            break;
+        if ((unsigned long long) (g_get_real_time() / 1000) > deadline) {
+            VIR_WARN("QEMU of '%s' still saves the guest: leaving it paused",
+                     vm->def->name);
+            goto done;
+        }
+        if (qemuDomainObjWaitAsyncJob(vm, g_get_real_time() / 1000 +
+                                      QEMU_DUMP_POLL_MS) < 0)
+            goto done;
+    }
+
+    if (!virDomainObjIsActive(vm))
+        goto done;
+    if (running) {
+        if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING)
+            virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
+    } else if (virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
+               reason == (int) ours &&
+               qemuDumpResumeDomain(vm, asyncJob, VIR_DOMAIN_RUNNING_UNPAUSED) < 0) {
+        VIR_WARN("cannot resume '%s' after its interrupted %s: %s",
+                 vm->def->name, what, virGetLastErrorMessage());
+    }
+
+ done:
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED,
+                                   asyncJob == QEMU_ASYNC_JOB_DUMP ?
+                                   _("the dump was interrupted by a restart of the daemon") :
+                                   _("the snapshot was interrupted by a restart of the daemon"));
+}
+
 /* vm locked, no job. */
 static int
 qemuDumpMemory(virDomainObj *vm, const char *path, unsigned int dumpformat,

@@ -33,3 +33,10 @@ int qemuDumpResumeDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
  * event @eventDetail. */
 void qemuDumpStopDomain(virDomainObj *vm, virDomainShutoffReason reason,
                         int eventDetail);
+
+/* Reconnect after a daemon restart interrupted a dump or a snapshot job
+ * (@asyncJob QEMU_ASYNC_JOB_DUMP or _SNAPSHOT, held; vm locked): waits
+ * (bounded, vm unlocked) until QEMU no longer saves the guest, resumes a
+ * guest the job had paused, and records the job as failed.  QEMU cannot
+ * cancel its dump: a dump file it was writing is left as it is. */
+void qemuDumpRecover(virDomainObj *vm, qemuDomainAsyncJob asyncJob, int phase);

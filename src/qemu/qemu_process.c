@@ -32,6 +32,7 @@
 #include "qemu_migration.h"
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
+#include "qemu_dump.h"
 #include "qemu_interface.h"
 #include "qemu_security.h"
 
@@ -1483,6 +1484,10 @@ qemuProcessReconnectThread(void *opaque)
     if (asyncJob == QEMU_ASYNC_JOB_SAVE) {
         /* cancelled whatever its phase: the guest runs on, no file is left */
         qemuSaveRecover(driver, vm, phase);
+        qemuDomainObjEndAsyncJob(vm);
+    } else if (asyncJob == QEMU_ASYNC_JOB_DUMP || asyncJob == QEMU_ASYNC_JOB_SNAPSHOT) {
+        /* failed whatever its phase; a guest it paused runs again */
+        qemuDumpRecover(vm, asyncJob, phase);
         qemuDomainObjEndAsyncJob(vm);
     } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         qemuDomainObjSetAsyncJobResult(vm, virDomainObjIsActive(vm) ?

@@ -231,7 +231,7 @@ def test_dump(d, kernel, outdir, realdir):
     p = subprocess.Popen(["virsh", "-q", "-c", d.uri, "dump", "--memory-only", "--live",
                           "dump1", os.path.join(outdir, "ab.core")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = wait_for(lambda: jobinfo(d, "dump1").get("Operation") == "Memory dump", 30)
+    seen = wait_for(lambda: jobinfo(d, "dump1").get("Operation") == "Dump", 30)
     r = d.virsh("domjobabort", "dump1")
     out, err = p.communicate(timeout=300)
     if seen and p.returncode == 0 and r.rc != 0:
@@ -239,6 +239,28 @@ def test_dump(d, kernel, outdir, realdir):
     else:
         t.skip("domjobabort during a dump", "the dump ended before the abort (%s)" % r)
     t.eq(p.returncode, 0, "the dump that was asked to abort completed")
+
+    # the daemon killed during a non-live dump: after the restart the job
+    # is failed and the guest the dump paused runs again
+    p = subprocess.Popen(["virsh", "-q", "-c", d.uri, "dump", "--memory-only",
+                          "dump1", os.path.join(outdir, "kill.core")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = wait_for(lambda: jobinfo(d, "dump1").get("Operation") == "Dump", 30)
+    d.stop(sig=signal.SIGKILL)
+    p.communicate(timeout=60)
+    d.start()
+    if not seen:
+        t.skip("a dump interrupted by a daemon restart", "the dump ended before the kill")
+    else:
+        t.ok(qemu_pid(d, "dump1") == pid and alive(pid),
+             "the guest survives a daemon killed during its dump")
+        t.ok(wait_for(lambda: domstate(d, "dump1").startswith("running"), 150),
+             "after the restart the guest the dump paused runs again", domstate(d, "dump1"))
+        # virsh shows a failed job's error message with --anystats only
+        info = jobinfo(d, "dump1", "--completed", "--anystats")
+        t.ok(info.get("Job type") == "Failed" and
+             "interrupted by a restart of the daemon" in info.get("Error message", ""),
+             "domjobinfo --completed: the dump failed, interrupted by the restart", info)
 
     # --crash: shut off (crashed) after the dump
     r = d.virsh("dump", "--memory-only", "--crash", "dump1", os.path.join(outdir, "c.core"),
