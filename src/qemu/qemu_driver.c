@@ -165,6 +165,96 @@ qemuStateLoadDomains(virQEMUDriver *driver)
                                    qemuDomainObjNoticeManagedSave, driver);
 }
 
+static int qemuDomainStartLocked(virConnectPtr conn, virDomainObj *vm,
+                                 unsigned int flags);
+
+/* ---------------------------------------------------------------------- */
+/* Autostart                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Domains marked autostart are started once per boot of the host, as
+ * libvirt does: a marker in the run directory (which a reboot clears)
+ * keeps a restarted daemon from starting them again. */
+#define QEMU_AUTOSTART_MARKER "autostarted"
+
+static int
+qemuAutostartCollect(virDomainObj *vm, void *opaque)
+{
+    GPtrArray *todo = opaque;
+
+    virObjectLock(vm);
+    if (vm->autostart && vm->persistent && !virDomainObjIsActive(vm))
+        g_ptr_array_add(todo, virObjectRef(vm));
+    virObjectUnlock(vm);
+    return 0;
+}
+
+static void
+qemuAutostartThread(void *opaque)
+{
+    g_autoptr(GPtrArray) todo = opaque;
+    size_t i;
+
+    for (i = 0; i < todo->len; i++) {
+        virDomainObj *vm = g_ptr_array_index(todo, i);
+
+        virObjectLock(vm);
+        if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_START,
+                                       VIR_DOMAIN_JOB_OPERATION_START, 0) < 0) {
+            VIR_ERROR(_("Failed to autostart VM '%s': %s"),
+                      vm->def->name, virGetLastErrorMessage());
+            virObjectUnlock(vm);   /* the array holds the reference */
+            continue;
+        }
+        /* the world may have moved since the list was taken */
+        if (vm->autostart && vm->persistent && !virDomainObjIsActive(vm)) {
+            if (qemuDomainStartLocked(NULL, vm, 0) < 0) {
+                VIR_ERROR(_("Failed to autostart VM '%s': %s"),
+                          vm->def->name, virGetLastErrorMessage());
+                qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED,
+                                               virGetLastErrorMessage());
+            } else {
+                VIR_INFO("Autostarted domain '%s'", vm->def->name);
+                qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
+            }
+        }
+        qemuDomainObjEndAsyncJob(vm);
+        qemuDomainObjSaveStatus(qemu_driver, vm);
+        virObjectUnlock(vm);   /* the array holds the reference */
+    }
+}
+
+/* At daemon start, after the reconnect: starts the autostart domains in a
+ * thread of their own (each under its start job), so that the daemon
+ * answers meanwhile. */
+static void
+qemuAutostartDomains(virQEMUDriver *driver)
+{
+    g_autofree char *marker = g_build_filename(driver->paths.stateDir,
+                                               QEMU_AUTOSTART_MARKER, NULL);
+    GPtrArray *todo;
+    virThread thread;
+
+    if (virFileExists(marker)) {
+        VIR_DEBUG("autostart already done in this boot (%s)", marker);
+        return;
+    }
+    if (virFileTouch(marker, 0600) < 0)
+        VIR_WARN("cannot create %s: %s", marker, virGetLastErrorMessage());
+
+    todo = g_ptr_array_new_with_free_func((GDestroyNotify) virObjectUnref);
+    virDomainObjListForEach(driver->domains, false, qemuAutostartCollect, todo);
+    if (todo->len == 0) {
+        g_ptr_array_unref(todo);
+        return;
+    }
+    if (virThreadCreateFull(&thread, false, qemuAutostartThread,
+                            "qemu-autostart", false, todo) < 0) {
+        VIR_ERROR(_("cannot start the autostart thread: %s"), virGetLastErrorMessage());
+        g_ptr_array_unref(todo);
+    }
+}
+
 static virDrvStateInitResult
 qemuStateInitialize(bool privileged,
                     const char *root,
@@ -244,6 +334,7 @@ qemuStateInitialize(bool privileged,
     if (qemuStateLoadDomains(driver) < 0)
         goto error;
     qemuProcessReconnectAll(driver);
+    qemuAutostartDomains(driver);
 
     VIR_INFO("Tandem QEMU driver ready (%s, config %s)",
              qemuDriverGetURI(driver), driver->paths.configDir);

@@ -6,6 +6,7 @@
 
 import json
 import os
+import time
 import textwrap
 
 from tandemtest import qemu_version, TAP, Daemon, domain_xml, write_tmp, run
@@ -198,11 +199,56 @@ def test_two_daemons():
         b.cleanup()
 
 
+AUTO_XML = """<domain type='qemu'>
+  <name>auto1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><console type='pty'/></devices>
+</domain>
+"""
+
+
+def test_autostart(d):
+    """Autostart domains start once per boot of the host: a daemon start
+    after a reboot (the run directory is empty) starts them; a restart of
+    the daemon alone does not.  dm2 (autostart, its disk missing) fails
+    to start without keeping auto1 from starting."""
+    path = write_tmp(AUTO_XML)
+    try:
+        t.ok(d.virsh("define", path).rc == 0, "define auto1", None)
+    finally:
+        os.unlink(path)
+    r = d.virsh("autostart", "auto1")
+    t.ok(r.rc == 0, "autostart auto1", r)
+    d.stop()
+    marker = d.private("/run/libvirt/qemu/autostarted")
+    t.ok(os.path.exists(marker), "the daemon marked this boot's autostart as done")
+    os.unlink(marker)          # what a reboot does to the run directory
+    d.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and d.virsh("domstate", "auto1").out.strip() != "running":
+        time.sleep(0.5)
+    t.eq(d.virsh("domstate", "auto1").out.strip(), "running",
+         "after a host boot the daemon starts auto1")
+    t.ok(d.virsh("domstate", "dm2").out.strip() == "shut off",
+         "dm2 could not start (its disk is missing): shut off")
+    t.ok("Failed to autostart VM 'dm2'" in d.log(), "the failure is in the daemon log")
+    r = d.virsh("destroy", "auto1")
+    t.ok(r.rc == 0, "destroy auto1", r)
+    d.restart()
+    time.sleep(3)
+    t.eq(d.virsh("domstate", "auto1").out.strip(), "shut off",
+         "a daemon restart in the same boot does not autostart again")
+    d.virsh("undefine", "auto1")
+
+
 d = Daemon("daemon")
 try:
     d.start()
     for name, fn in [("basics", test_basics), ("definitions", test_definitions),
-                     ("restart", test_restart), ("read-only", test_readonly),
+                     ("restart", test_restart), ("autostart", test_autostart),
+                     ("read-only", test_readonly),
                      ("python", test_python)]:
         t.run(name, fn, d)
     t.ok(d.alive(), "daemon still alive at the end")
