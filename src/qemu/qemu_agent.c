@@ -1227,23 +1227,6 @@ qemuAgentShutdown(virDomainObj *vm, bool reboot)
 /* APIs                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Returns the domain locked and referenced; release with virDomainObjEndAPI. */
-static virDomainObj *
-qemuAgentDomObjFromDomain(virDomainPtr domain)
-{
-    virDomainObj *vm;
-    char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
-        virUUIDFormat(domain->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"),
-                       uuidstr, domain->name);
-        return NULL;
-    }
-    return vm;
-}
-
 
 static char *
 qemuAgentDomainQemuAgentCommand(virDomainPtr dom,
@@ -1260,7 +1243,7 @@ qemuAgentDomainQemuAgentCommand(virDomainPtr dom,
 
     virCheckFlags(0, NULL);
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return NULL;
     if (virDomainQemuAgentCommandEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1307,7 +1290,7 @@ qemuAgentDomainGetTime(virDomainPtr dom,
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetTimeEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1352,7 +1335,7 @@ qemuAgentDomainSetTime(virDomainPtr dom,
 
     virCheckFlags(VIR_DOMAIN_TIME_SYNC, -1);
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainSetTimeEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1405,7 +1388,7 @@ qemuAgentDomainFSFreezeThaw(virDomainPtr dom,
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if ((freeze ? virDomainFSFreezeEnsureACL(dom->conn, vm->def)
                 : virDomainFSThawEnsureACL(dom->conn, vm->def)) < 0)
@@ -1497,7 +1480,7 @@ qemuAgentDomainGetHostname(virDomainPtr dom,
         return NULL;
     }
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return NULL;
     if (virDomainGetHostnameEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1634,7 +1617,7 @@ qemuAgentDomainInterfaceAddresses(virDomainPtr dom,
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainInterfaceAddressesEnsureACL(dom->conn, vm->def, source) < 0)
         goto cleanup;
@@ -1677,7 +1660,7 @@ qemuAgentDomainAgentSetResponseTimeout(virDomainPtr dom,
                        timeout, VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK);
         return -1;
     }
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainAgentSetResponseTimeoutEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1890,7 +1873,7 @@ qemuAgentDomainGetGuestInfo(virDomainPtr dom,
     if (types == 0)
         types = supported;
 
-    if (!(vm = qemuAgentDomObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetGuestInfoEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;

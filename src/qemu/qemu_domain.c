@@ -9,6 +9,7 @@
 #include "qemu_conf.h"
 #include "qemu_validate.h"
 #include "qemu_domain_address.h"
+#include "datatypes.h"
 #include "virerror.h"
 #include "virlog.h"
 #include "virfile.h"
@@ -234,4 +235,21 @@ qemuDomainXMLOptionNew(void *driver)
     return virDomainXMLOptionNew(&qemuDomainDefParserConfig,
                                  &qemuDomainXMLPrivateDataCallbacks,
                                  NULL, NULL, NULL, NULL);
+}
+
+
+virDomainObj *
+qemuDomainObjFromDomain(virDomainPtr domain)
+{
+    virDomainObj *vm;
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
+        virUUIDFormat(domain->uuid, uuidstr);
+        virReportError(VIR_ERR_NO_DOMAIN,
+                       _("no domain with matching uuid '%s' (%s)"),
+                       uuidstr, domain->name);
+        return NULL;
+    }
+    return vm;
 }

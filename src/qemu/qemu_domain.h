@@ -73,3 +73,7 @@ int qemuDomainObjSaveStatus(void *driver, virDomainObj *vm);
 
 /* The XML option object of the driver (parser callbacks, private data). */
 virDomainXMLOption *qemuDomainXMLOptionNew(void *driver);
+
+/* The domain object of an API's @domain, locked and referenced (release
+ * with virDomainObjEndAPI), or NULL with VIR_ERR_NO_DOMAIN reported. */
+virDomainObj *qemuDomainObjFromDomain(virDomainPtr domain);

@@ -43,23 +43,6 @@ VIR_LOG_INIT("qemu.qemu_domain_devices");
 /* Helpers                                                                */
 /* ---------------------------------------------------------------------- */
 
-/* Returns the domain locked and referenced; release with virDomainObjEndAPI. */
-static virDomainObj *
-qemuDevicesObjFromDomain(virDomainPtr domain)
-{
-    virDomainObj *vm;
-    char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
-        virUUIDFormat(domain->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"),
-                       uuidstr, domain->name);
-        return NULL;
-    }
-    return vm;
-}
-
 
 /* Enters the monitor with the start/adopted async job's nested job, or
  * with the sync job the caller holds. */
@@ -555,7 +538,7 @@ qemuDomainOpenConsole(virDomainPtr dom,
 
     virCheckFlags(VIR_DOMAIN_CONSOLE_SAFE | VIR_DOMAIN_CONSOLE_FORCE, -1);
 
-    if (!(vm = qemuDevicesObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainOpenConsoleEnsureACL(dom->conn, vm->def) < 0 ||
         virDomainObjCheckActive(vm) < 0)
@@ -620,7 +603,7 @@ qemuDomainScreenshot(virDomainPtr dom,
 
     virCheckFlags(0, NULL);
 
-    if (!(vm = qemuDevicesObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return NULL;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainScreenshotEnsureACL(dom->conn, vm->def) < 0)
@@ -747,7 +730,7 @@ qemuDomainSendKey(virDomainPtr dom,
         qnums[i] = qnum;
     }
 
-    if (!(vm = qemuDevicesObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainSendKeyEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1093,7 +1076,7 @@ qemuDomainUpdateDeviceFlags(virDomainPtr dom,
                   VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_DEVICE_MODIFY_FORCE, -1);
 
-    if (!(vm = qemuDevicesObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainUpdateDeviceFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
         goto cleanup;

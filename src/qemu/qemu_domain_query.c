@@ -40,23 +40,6 @@ VIR_LOG_INIT("qemu.qemu_domain_query");
 /* Helpers                                                                */
 /* ---------------------------------------------------------------------- */
 
-/* Returns the domain locked and referenced; release with virDomainObjEndAPI. */
-static virDomainObj *
-qemuQueryObjFromDomain(virDomainPtr domain)
-{
-    virDomainObj *vm;
-    char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
-        virUUIDFormat(domain->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"),
-                       uuidstr, domain->name);
-        return NULL;
-    }
-    return vm;
-}
-
 /* Begins @job and checks the domain still runs.  On failure no job is held. */
 static int
 qemuQueryBeginJobActive(virDomainObj *vm, qemuDomainJob job)
@@ -246,7 +229,7 @@ qemuDomainMemoryStats(virDomainPtr dom,
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMemoryStatsEnsureACL(dom->conn, vm->def) < 0)
@@ -333,7 +316,7 @@ qemuDomainSetMemoryStatsPeriod(virDomainPtr dom, int period, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainSetMemoryStatsPeriodEnsureACL(dom->conn, vm->def, flags) < 0)
@@ -397,7 +380,7 @@ qemuDomainSetMemoryFlags(virDomainPtr dom, unsigned long newmem, unsigned int fl
                   VIR_DOMAIN_AFFECT_CONFIG |
                   VIR_DOMAIN_MEM_MAXIMUM, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainSetMemoryFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
@@ -539,7 +522,7 @@ qemuDomainGetVcpusFlags(virDomainPtr dom, unsigned int flags)
                   VIR_DOMAIN_VCPU_MAXIMUM |
                   VIR_DOMAIN_VCPU_GUEST, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
         goto cleanup;
@@ -673,7 +656,7 @@ qemuDomainSetVcpusFlags(virDomainPtr dom, unsigned int nvcpus, unsigned int flag
                   VIR_DOMAIN_VCPU_GUEST |
                   VIR_DOMAIN_VCPU_HOTPLUGGABLE, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainSetVcpusFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
         goto cleanup;
@@ -783,7 +766,7 @@ qemuDomainGetVcpus(virDomainPtr dom,
     int i;
     int ret = -1;
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetVcpusEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -850,7 +833,7 @@ qemuDomainGetVcpuPinInfo(virDomainPtr dom,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetVcpuPinInfoEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -881,7 +864,7 @@ qemuDomainPinVcpuFlags(virDomainPtr dom,
 
     virCheckFlags(VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainPinVcpuFlagsEnsureACL(dom->conn, vm->def, flags) < 0)
         goto cleanup;
@@ -968,7 +951,7 @@ qemuDomainGetCPUStats(virDomainPtr dom,
 
     virCheckFlags(VIR_TYPED_PARAM_STRING_OKAY, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetCPUStatsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1081,7 +1064,7 @@ qemuDomainGetBlockInfo(virDomainPtr dom,
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainGetBlockInfoEnsureACL(dom->conn, vm->def) < 0)
         goto error;
@@ -1175,7 +1158,7 @@ qemuDomainBlockStats(virDomainPtr dom, const char *path, virDomainBlockStatsPtr 
     qemuMonitorBlockStats total;
     int ret = -1;
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainBlockStatsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1210,7 +1193,7 @@ qemuDomainBlockStatsFlags(virDomainPtr dom,
 
     virCheckFlags(VIR_TYPED_PARAM_STRING_OKAY, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainBlockStatsFlagsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1330,7 +1313,7 @@ qemuDomainInterfaceStats(virDomainPtr dom,
     size_t i;
     int ret = -1;
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainInterfaceStatsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1384,7 +1367,7 @@ qemuDomainGetControlInfo(virDomainPtr dom, virDomainControlInfoPtr info, unsigne
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuQueryObjFromDomain(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainGetControlInfoEnsureACL(dom->conn, vm->def) < 0)

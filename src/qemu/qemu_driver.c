@@ -51,23 +51,6 @@ VIR_LOG_INIT("qemu.qemu_driver");
 /* Lookup helpers                                                         */
 /* ---------------------------------------------------------------------- */
 
-/* Returns the domain locked and referenced; release with virDomainObjEndAPI. */
-static virDomainObj *
-qemuDomainObjFromDomain(virDomainPtr domain)
-{
-    virDomainObj *vm;
-    char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, domain->uuid))) {
-        virUUIDFormat(domain->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"),
-                       uuidstr, domain->name);
-        return NULL;
-    }
-    return vm;
-}
-
 static void
 qemuDriverQueueEvent(virObjectEvent *event)
 {

@@ -1069,21 +1069,6 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
 /* Driver entry points                                                    */
 /* ---------------------------------------------------------------------- */
 
-static virDomainObj *
-qemuMigrationDomObj(virDomainPtr dom)
-{
-    virDomainObj *vm;
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
-        char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-        virUUIDFormat(dom->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"), uuidstr, dom->name);
-    }
-    return vm;
-}
-
 static char *
 qemuDomainMigrateBegin3Params(virDomainPtr dom,
                               virTypedParameterPtr params,
@@ -1098,7 +1083,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
     virCheckFlags(QEMU_MIGRATION_FLAGS, NULL);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return NULL;
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return NULL;
     if (virDomainMigrateBegin3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1159,7 +1144,7 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return -1;
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainMigratePerform3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1238,7 +1223,7 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return -1;
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainMigrateConfirm3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1273,7 +1258,7 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
     int ret = -1;
 
     virCheckFlags(0, -1);
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMigrateSetMaxSpeedEnsureACL(dom->conn, vm->def) < 0)
@@ -1318,7 +1303,7 @@ qemuDomainMigrateGetMaxSpeed(virDomainPtr dom, unsigned long *bandwidth,
     int ret = -1;
 
     virCheckFlags(0, -1);
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainMigrateGetMaxSpeedEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1340,7 +1325,7 @@ qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
     int ret = -1;
 
     virCheckFlags(0, -1);
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMigrateSetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
@@ -1371,7 +1356,7 @@ qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
     int ret = -1;
 
     virCheckFlags(0, -1);
-    if (!(vm = qemuMigrationDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMigrateGetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)

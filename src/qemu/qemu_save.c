@@ -73,21 +73,6 @@ qemuSaveCheckRunPausedFlags(unsigned int flags, unsigned int runningFlag,
     return 0;
 }
 
-static virDomainObj *
-qemuSaveDomObj(virDomainPtr dom)
-{
-    virDomainObj *vm;
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
-        char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-        virUUIDFormat(dom->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"), uuidstr, dom->name);
-    }
-    return vm;
-}
-
 /* A QMP command built by the caller, under the async job's nested job. */
 static int
 qemuSaveMonitorCommand(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
@@ -513,7 +498,7 @@ qemuDomainSaveFlags(virDomainPtr dom, const char *path, const char *dxml,
                   VIR_DOMAIN_SAVE_RUNNING |
                   VIR_DOMAIN_SAVE_PAUSED, -1);
 
-    if (!(vm = qemuSaveDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainSaveFlagsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -556,7 +541,7 @@ qemuDomainSaveParams(virDomainPtr dom, virTypedParameterPtr params, int nparams,
         virDomainObj *vm;
         int ret = -1;
 
-        if (!(vm = qemuSaveDomObj(dom)))
+        if (!(vm = qemuDomainObjFromDomain(dom)))
             return -1;
         if (virDomainSaveParamsEnsureACL(dom->conn, vm->def) == 0) {
             g_autofree char *managed = qemuSaveManagedPath(qemu_driver, vm);
@@ -580,7 +565,7 @@ qemuDomainManagedSave(virDomainPtr dom, unsigned int flags)
                   VIR_DOMAIN_SAVE_RUNNING |
                   VIR_DOMAIN_SAVE_PAUSED, -1);
 
-    if (!(vm = qemuSaveDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainManagedSaveEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1142,7 +1127,7 @@ qemuDomainManagedSaveGetXMLDesc(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(VIR_DOMAIN_SAVE_IMAGE_XML_SECURE, NULL);
 
-    if (!(vm = qemuSaveDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return NULL;
     if (virDomainManagedSaveGetXMLDescEnsureACL(dom->conn, vm->def, flags) < 0)
         goto cleanup;
@@ -1166,7 +1151,7 @@ qemuDomainManagedSaveDefineXML(virDomainPtr dom, const char *dxml, unsigned int 
 
     virCheckFlags(VIR_DOMAIN_SAVE_RUNNING | VIR_DOMAIN_SAVE_PAUSED, -1);
 
-    if (!(vm = qemuSaveDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainManagedSaveDefineXMLEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
@@ -1193,7 +1178,7 @@ qemuDomainManagedSaveRemove(virDomainPtr dom, unsigned int flags)
 
     virCheckFlags(0, -1);
 
-    if (!(vm = qemuSaveDomObj(dom)))
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainManagedSaveRemoveEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;

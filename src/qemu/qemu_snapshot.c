@@ -212,15 +212,8 @@ qemuSnapshotDomObj(virDomainPtr dom)
 {
     virDomainObj *vm;
 
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
-        char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-        virUUIDFormat(dom->uuid, uuidstr);
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching uuid '%s' (%s)"), uuidstr, dom->name);
-        return NULL;
-    }
-    qemuSnapshotLoad(vm);
+    if ((vm = qemuDomainObjFromDomain(dom)))
+        qemuSnapshotLoad(vm);
     return vm;
 }
 
