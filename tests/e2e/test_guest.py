@@ -117,9 +117,12 @@ class Guest:
     def serial_log(self, name):
         return os.path.join(self.logdir, "%s-serial.log" % name)
 
-    def xml(self, name, agent=True, cmdline="console=ttyS0"):
+    def xml(self, name, agent=True, cmdline="console=ttyS0", watchdog=False):
         channel = ("<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
                    if agent else "")
+        if watchdog:
+            channel += "<watchdog model='i6300esb' action='none'/>"
+
         return textwrap.dedent("""\
             <domain type='qemu'>
               <name>%s</name>
@@ -224,7 +227,8 @@ PY_EVENTS = textwrap.dedent(r'''
 
 
 def test_boot_and_agent(d, g):
-    t.ok(define(d, g, "g1", agent=True).rc == 0, "define the Linux guest with an agent channel")
+    t.ok(define(d, g, "g1", agent=True, watchdog=True).rc == 0,
+         "define the Linux guest with an agent channel and a watchdog")
     ok = boot(d, g, "g1")
     if not t.ok(ok is True, "guest boots to READY (serial log of the pty console)",
                 ok if ok is not True else None):
@@ -462,13 +466,38 @@ def test_agent_shutdown(d, g):
          "virsh shutdown --mode agent: shut off (shutdown)", domstate(d, "g1"))
 
 
+def test_watchdog(d, g):
+    """The guest arms its i6300esb watchdog (busybox watchdog, 2 s timeout,
+    petted every 100 s): QEMU fires it (action none) and the watchdog event
+    reaches a libvirt client."""
+    w = subprocess.Popen(["virsh", "-c", d.uri, "event", "--domain", "g1", "--event", "watchdog",
+                          "--timeout", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1)
+        cmd = {"execute": "guest-exec",
+               "arguments": {"path": "/bin/busybox",
+                             "arg": ["watchdog", "-T", "2", "-t", "100", "/dev/watchdog"]}}
+        r = d.virsh("qemu-agent-command", "g1", json.dumps(cmd))
+        t.ok(r.rc == 0 and "pid" in r.out, "the guest arms its watchdog (guest-exec)", r)
+        out = w.communicate(timeout=90)[0]
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.communicate()
+    t.ok("event 'watchdog' for domain 'g1': none" in out,
+         "watchdog event (action none) through virsh event", out)
+    t.ok(domstate(d, "g1").startswith("running"), "action none: the guest runs on")
+
+
 g = None
 d = Daemon("guest", qemu_conf="agent_timeout = %d\n" % AGENT_TIMEOUT)
 try:
     g = Guest()
     d.start()
     if test_boot_and_agent(d, g):
-        for name, fn in [("agent deadline", test_agent_deadline),
+        for name, fn in [("watchdog", test_watchdog),
+                         ("agent deadline", test_agent_deadline),
                          ("restart", test_restart),
                          ("acpi reboot", test_acpi_reboot),
                          ("agent reboot", test_agent_reboot),

@@ -47,7 +47,7 @@ LOCK_TIMEOUT=${TANDEM_GUEST_LOCK_TIMEOUT:-1200}
 # Modules the initramfs carries (with their dependencies), in load order.
 # Names as modprobe knows them; those built into the kernel are skipped.
 GUEST_MODULES="virtio_pci virtio_console virtio_balloon virtio_net virtio_blk
-virtio_rng button evdev"
+virtio_rng button evdev i6300esb"
 
 log() { echo "build-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
