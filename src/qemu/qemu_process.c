@@ -458,6 +458,12 @@ qemuProcessMonitorShutdown(qemuMonitor *mon G_GNUC_UNUSED,
     /* a destroy's SIGTERM makes QEMU report a host shutdown: not news */
     if (!virDomainObjIsActive(vm) || priv->beingDestroyed)
         goto cleanup;
+    /* the SIGTERM that ends QEMU after a guest shutdown comes back as a
+     * second (host) SHUTDOWN: the shutdown is already known */
+    if (priv->gotShutdown) {
+        VIR_DEBUG("repeated SHUTDOWN of '%s' ignored", vm->def->name);
+        goto cleanup;
+    }
 
     priv->gotShutdown = true;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_UNKNOWN);
