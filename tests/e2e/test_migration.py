@@ -270,6 +270,64 @@ def test_client_dies(a, b, kernel):
     a.virsh("destroy", "mig5")
 
 
+def compcache(d, name, *args):
+    r = d.virsh("migrate-compcache", name, *args)
+    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
+
+
+def test_timeout_compcache(a, b, kernel):
+    """migrate --timeout (virsh suspends the guest after N s and the
+    migration completes with it paused; the destination runs it), with
+    --abort-on-error, which a user pause must not trigger; migrate-compcache
+    when idle and beside the migration; --postcopy refused by name."""
+    ok, pid_a = start_dirty(a, "mig6", kernel)
+    t.ok(ok, "mig6 runs on A and dirties its memory")
+    t.eq(compcache(a, "mig6", "--size", str(32 << 20)), "Compression cache: 32.000 MiB",
+         "migrate-compcache --size sets the XBZRLE cache (idle)")
+    t.eq(compcache(a, "mig6"), "Compression cache: 32.000 MiB",
+         "migrate-compcache reads it back")
+
+    r = a.virsh("migrate", "--live", "--postcopy", "mig6", b.uri, *MIG_ARGS)
+    t.ok(r.rc != 0 and "argument unsupported" in r.err and "post-copy" in r.err,
+         "migrate --postcopy is refused as unsupported, by name", r)
+    t.ok(domstate(a, "mig6").startswith("running") and jobinfo(a, "mig6").get("Job type") == "None",
+         "the refused --postcopy left no job and the guest running", jobinfo(a, "mig6"))
+
+    watcher = subprocess.Popen(["virsh", "-c", a.uri, "event", "--event", "lifecycle",
+                                "--loop", "--timeout", "120"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)
+    start = time.time()
+    p = migrate_bg(a, "mig6", b, ["--bandwidth", "16", "--timeout", "4", "--abort-on-error"])
+    t.ok(wait_for(lambda: jobinfo(a, "mig6").get("Job type") == "Unbounded", 30),
+         "timeout: migration running")
+    t.eq(compcache(a, "mig6", "--size", str(16 << 20)), "Compression cache: 16.000 MiB",
+         "migrate-compcache --size during the outgoing migration")
+    t.eq(compcache(a, "mig6"), "Compression cache: 16.000 MiB",
+         "migrate-compcache during the outgoing migration")
+    t.ok(wait_for(lambda: domstate(a, "mig6") == "paused (user)", 30),
+         "virsh suspended the source after the timeout", domstate(a, "mig6"))
+    try:
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    took = time.time() - start
+    t.ok(p.returncode == 0, "migrate --timeout 4 --abort-on-error completed",
+         "rc=%s\n%s\n%s" % (p.returncode, out, err))
+    t.ok(took >= 4, "the migration outlasted the timeout (%.1f s)" % took)
+    # the source was paused by the user (virsh), not by the migration: as
+    # with libvirt's own driver the destination resumes the guest
+    t.eq(domstate(b, "mig6"), "running (migrated)", "B: mig6 runs there, resumed by the migration")
+    t.ok(wait_for(lambda: not alive(pid_a), 20), "A's QEMU is gone")
+    watcher.terminate()
+    ev = watcher.communicate(timeout=10)[0]
+    t.ok("event 'lifecycle' for domain 'mig6': Suspended Paused" in ev,
+         "A: suspended event of the timeout's pause", ev)
+    b.virsh("destroy", "mig6")
+    a.virsh("undefine", "mig6")
+
+
 def test_offline(a, b, kernel):
     define(a, dirty_xml("mig4", kernel))
     r = a.virsh("migrate", "--offline", "--persistent", "mig4", b.uri)
@@ -303,6 +361,7 @@ try:
     b.start()
     for name, fn in [("managed and back", test_managed_and_back), ("abort", test_abort),
                      ("destination dies", test_dest_dies), ("client dies", test_client_dies),
+                     ("timeout and compcache", test_timeout_compcache),
                      ("offline", test_offline)]:
         t.run(name, fn, a, b, paths["DIRTY"])
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
