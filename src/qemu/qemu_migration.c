@@ -387,6 +387,26 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 /* Source                                                                 */
 /* ---------------------------------------------------------------------- */
 
+/* Channel sockets the driver placed in the domain's private directory
+ * (<source mode='bind'/> without a path) name this host's directory of
+ * this run: the destination places them in its own. */
+static void
+qemuMigrationStripPrivatePaths(virDomainDef *def, const char *libDir)
+{
+    size_t i;
+
+    if (!libDir)
+        return;
+    for (i = 0; i < def->nchannels; i++) {
+        virDomainChrSourceDef *src = def->channels[i]->source;
+
+        if (src->type == VIR_DOMAIN_CHR_TYPE_UNIX && src->data.nix.path &&
+            STRPREFIX(src->data.nix.path, libDir) &&
+            src->data.nix.path[strlen(libDir)] == '/')
+            g_clear_pointer(&src->data.nix.path, g_free);
+    }
+}
+
 /* vm locked, no job.  Begins the async job (except offline) and returns
  * the XML the destination will run. */
 static char *
@@ -446,15 +466,18 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
             goto endjob;
     }
 
-    def = vm->def;
     if (xmlin) {
         if (!(xmlinDef = virDomainDefParseString(xmlin, driver->xmlopt, NULL,
                                                  VIR_DOMAIN_DEF_PARSE_INACTIVE)))
             goto endjob;
         if (!virDomainDefCheckABIStability(vm->def, xmlinDef, driver->xmlopt))
             goto endjob;
-        def = xmlinDef;
+    } else if (!(xmlinDef = virDomainDefCopy(vm->def, driver->xmlopt, NULL, true))) {
+        goto endjob;
     }
+    def = xmlinDef;
+    if (!offline)
+        qemuMigrationStripPrivatePaths(def, QEMU_DOMAIN_PRIVATE(vm)->libDir);
     if (!(xml = virDomainDefFormat(def, driver->xmlopt,
                                    VIR_DOMAIN_DEF_FORMAT_SECURE |
                                    VIR_DOMAIN_DEF_FORMAT_MIGRATABLE)))
@@ -839,6 +862,15 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         vm = virDomainObjListFindByName(driver->domains, dname);
     else if (cookie->name)
         vm = virDomainObjListFindByUUID(driver->domains, cookie->uuid);
+    if (!vm && cancelled) {
+        /* the incoming QEMU ended when the source cancelled and the guest
+         * is gone already: nothing to undo.  Not an error of its own, so
+         * that the client reports the source's reason for the failure */
+        virReportError(VIR_ERR_MIGRATE_FINISH_OK,
+                       _("incoming migration of '%s' is already cancelled"),
+                       NULLSTR(dname ? dname : cookie->name));
+        return NULL;
+    }
     if (!vm) {
         virReportError(VIR_ERR_NO_DOMAIN,
                        _("no domain with matching name '%s'"),
