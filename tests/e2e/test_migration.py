@@ -3,7 +3,11 @@
 # and host UUIDs), with a guest that keeps dirtying its memory.  While the
 # migration runs a second client keeps asking dominfo, domstate,
 # domjobinfo and domstats on both hosts: none of those calls may fail or
-# wait for the migration (the worst latency seen is printed).
+# wait for the migration (the worst latency seen is printed).  Also:
+# --timeout (virsh pauses the guest, the destination resumes it),
+# migrate-compcache idle and during the migration, --postcopy refused, and
+# --abort-on-error with a Linux guest whose disk sits on a full tmpfs
+# (mounted by this test before the daemons start, unmounted at the end).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
