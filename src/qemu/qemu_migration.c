@@ -81,6 +81,20 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
                                   NULL);
 }
 
+/* Flags of the migration API that Tandem does not implement: refused by
+ * name, before the generic "unsupported flags" check, so that the user
+ * learns what is missing. */
+static int
+qemuMigrationCheckUnsupportedFlags(unsigned long flags)
+{
+    if (flags & (VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)) {
+        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                       _("post-copy migration is not supported by this driver: migrate without --postcopy"));
+        return -1;
+    }
+    return 0;
+}
+
 static const char *
 qemuMigrationParamString(virTypedParameterPtr params, int nparams, const char *name)
 {
@@ -266,6 +280,17 @@ qemuMigrationQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     return 0;
 }
 
+/* VIR_MIGRATE_ABORT_ON_ERROR: the guest stopped on an I/O error (recorded
+ * by the BLOCK_IO_ERROR and STOP events, qemu_process.c). */
+static bool
+qemuMigrationPausedOnIOError(virDomainObj *vm)
+{
+    int reason;
+
+    return virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
+           reason == VIR_DOMAIN_PAUSED_IOERROR;
+}
+
 /* Waits (domain unlocked between polls) until QEMU's migration is over.
  * The source cancels when an abort is requested.  0: completed. */
 static int
@@ -294,6 +319,19 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                     return -1;
             }
             cancelSent = true;
+        }
+        if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+            (priv->job.apiFlags & VIR_MIGRATE_ABORT_ON_ERROR) &&
+            qemuMigrationPausedOnIOError(vm)) {
+            VIR_INFO("Cancelling migration of '%s': the guest paused on an I/O error",
+                     vm->def->name);
+            if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) == 0) {
+                ignore_value(qemuMonitorJSONMigrateCancel(priv->mon));
+                ignore_value(qemuDomainObjExitMonitor(vm));
+            }
+            virReportError(VIR_ERR_OPERATION_FAILED, "%s",
+                           _("migration was aborted: the guest paused on an I/O error"));
+            return -1;
         }
 
         if (qemuMigrationQuery(vm, asyncJob, &st) < 0) {
@@ -348,6 +386,26 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 /* ---------------------------------------------------------------------- */
 /* Source                                                                 */
 /* ---------------------------------------------------------------------- */
+
+/* Channel sockets the driver placed in the domain's private directory
+ * (<source mode='bind'/> without a path) name this host's directory of
+ * this run: the destination places them in its own. */
+static void
+qemuMigrationStripPrivatePaths(virDomainDef *def, const char *libDir)
+{
+    size_t i;
+
+    if (!libDir)
+        return;
+    for (i = 0; i < def->nchannels; i++) {
+        virDomainChrSourceDef *src = def->channels[i]->source;
+
+        if (src->type == VIR_DOMAIN_CHR_TYPE_UNIX && src->data.nix.path &&
+            STRPREFIX(src->data.nix.path, libDir) &&
+            src->data.nix.path[strlen(libDir)] == '/')
+            g_clear_pointer(&src->data.nix.path, g_free);
+    }
+}
 
 /* vm locked, no job.  Begins the async job (except offline) and returns
  * the XML the destination will run. */
@@ -408,15 +466,18 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
             goto endjob;
     }
 
-    def = vm->def;
     if (xmlin) {
         if (!(xmlinDef = virDomainDefParseString(xmlin, driver->xmlopt, NULL,
                                                  VIR_DOMAIN_DEF_PARSE_INACTIVE)))
             goto endjob;
         if (!virDomainDefCheckABIStability(vm->def, xmlinDef, driver->xmlopt))
             goto endjob;
-        def = xmlinDef;
+    } else if (!(xmlinDef = virDomainDefCopy(vm->def, driver->xmlopt, NULL, true))) {
+        goto endjob;
     }
+    def = xmlinDef;
+    if (!offline)
+        qemuMigrationStripPrivatePaths(def, QEMU_DOMAIN_PRIVATE(vm)->libDir);
     if (!(xml = virDomainDefFormat(def, driver->xmlopt,
                                    VIR_DOMAIN_DEF_FORMAT_SECURE |
                                    VIR_DOMAIN_DEF_FORMAT_MIGRATABLE)))
@@ -801,6 +862,15 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         vm = virDomainObjListFindByName(driver->domains, dname);
     else if (cookie->name)
         vm = virDomainObjListFindByUUID(driver->domains, cookie->uuid);
+    if (!vm && cancelled) {
+        /* the incoming QEMU ended when the source cancelled and the guest
+         * is gone already: nothing to undo.  Not an error of its own, so
+         * that the client reports the source's reason for the failure */
+        virReportError(VIR_ERR_MIGRATE_FINISH_OK,
+                       _("incoming migration of '%s' is already cancelled"),
+                       NULLSTR(dname ? dname : cookie->name));
+        return NULL;
+    }
     if (!vm) {
         virReportError(VIR_ERR_NO_DOMAIN,
                        _("no domain with matching name '%s'"),
@@ -1080,6 +1150,8 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
     virDomainObj *vm;
     char *xml = NULL;
 
+    if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
+        return NULL;
     virCheckFlags(QEMU_MIGRATION_FLAGS, NULL);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return NULL;
@@ -1109,6 +1181,8 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
                                 char **uri_out,
                                 unsigned int flags)
 {
+    if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
+        return -1;
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return -1;
@@ -1141,6 +1215,8 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     unsigned long long bandwidth = 0;
     int ret = -1;
 
+    if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
+        return -1;
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return -1;
@@ -1381,6 +1457,85 @@ qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
     return ret;
 }
 
+/* migrate-compcache: the XBZRLE cache of QEMU's migration parameters
+ * (xbzrle-cache-size, bytes).  Allowed beside an outgoing migration: the
+ * getter is a query, the setter a QEMU_JOB_MIGRATION_OP, like the other
+ * tuning calls. */
+static int
+qemuDomainMigrateGetCompressionCache(virDomainPtr dom,
+                                     unsigned long long *cacheSize,
+                                     unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateGetCompressionCacheEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) mparams = NULL;
+        int rc = qemuMonitorJSONGetMigrationParams(priv->mon, &mparams);
+
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
+            if (tdmJSONValueObjectGetNumberULLong(mparams, "xbzrle-cache-size",
+                                                  cacheSize) < 0)
+                virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                               _("QEMU does not report the migration compression cache size (xbzrle-cache-size)"));
+            else
+                ret = 0;
+        }
+    }
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainMigrateSetCompressionCache(virDomainPtr dom,
+                                     unsigned long long cacheSize,
+                                     unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuDomainObjPrivate *priv;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    priv = QEMU_DOMAIN_PRIVATE(vm);
+    if (virDomainMigrateSetCompressionCacheEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (cacheSize > G_MAXINT64) {
+        virReportError(VIR_ERR_OVERFLOW,
+                       _("compression cache size must not exceed %llu bytes"),
+                       (unsigned long long) G_MAXINT64);
+        goto cleanup;
+    }
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) args = NULL;
+        int rc = -1;
+
+        VIR_DEBUG("xbzrle-cache-size of '%s': %llu", vm->def->name, cacheSize);
+        if (tdmJSONValueObjectCreate(&args, "U:xbzrle-cache-size", cacheSize, NULL) == 0)
+            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+            ret = 0;
+    }
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
 void
 qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
                         unsigned long long asyncStarted)
@@ -1429,6 +1584,8 @@ qemuMigrationRegister(virHypervisorDriver *driver)
     driver->domainMigrateGetMaxSpeed = qemuDomainMigrateGetMaxSpeed;
     driver->domainMigrateSetMaxDowntime = qemuDomainMigrateSetMaxDowntime;
     driver->domainMigrateGetMaxDowntime = qemuDomainMigrateGetMaxDowntime;
+    driver->domainMigrateGetCompressionCache = qemuDomainMigrateGetCompressionCache;
+    driver->domainMigrateSetCompressionCache = qemuDomainMigrateSetCompressionCache;
 }
 
 int

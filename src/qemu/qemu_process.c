@@ -590,6 +590,17 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
     if (STREQ(event, "WATCHDOG"))
         qemuProcessHandleWatchdog(vm, data);
 
+    /* BLOCK_IO_ERROR {"action": "stop"} comes before the STOP of the
+     * guest it pauses: that STOP records the I/O error as its reason,
+     * and a migration with VIR_MIGRATE_ABORT_ON_ERROR notices it */
+    if (STREQ(event, "BLOCK_IO_ERROR") && data &&
+        STREQ_NULLABLE(tdmJSONValueObjectGetString(data, "action"), "stop") &&
+        virDomainObjGetState(vm, NULL) == VIR_DOMAIN_RUNNING) {
+        VIR_INFO("I/O error pauses '%s'", vm->def->name);
+        QEMU_DOMAIN_PRIVATE(vm)->pausedReason = VIR_DOMAIN_PAUSED_IOERROR;
+        qemuDomainObjSignalAsyncJob(vm);
+    }
+
     if (STREQ(event, "BALLOON_CHANGE") && data) {
         unsigned long long actual;
 

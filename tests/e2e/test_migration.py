@@ -3,13 +3,19 @@
 # and host UUIDs), with a guest that keeps dirtying its memory.  While the
 # migration runs a second client keeps asking dominfo, domstate,
 # domjobinfo and domstats on both hosts: none of those calls may fail or
-# wait for the migration (the worst latency seen is printed).
+# wait for the migration (the worst latency seen is printed).  Also:
+# --timeout (virsh pauses the guest, the destination resumes it),
+# migrate-compcache idle and during the migration, --postcopy refused, and
+# --abort-on-error with a Linux guest whose disk sits on a full tmpfs
+# (mounted by this test before the daemons start, unmounted at the end).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -270,6 +276,144 @@ def test_client_dies(a, b, kernel):
     a.virsh("destroy", "mig5")
 
 
+def compcache(d, name, *args):
+    r = d.virsh("migrate-compcache", name, *args)
+    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
+
+
+def test_timeout_compcache(a, b, kernel):
+    """migrate --timeout (virsh suspends the guest after N s and the
+    migration completes with it paused; the destination runs it), with
+    --abort-on-error, which a user pause must not trigger; migrate-compcache
+    when idle and beside the migration; --postcopy refused by name."""
+    ok, pid_a = start_dirty(a, "mig6", kernel)
+    t.ok(ok, "mig6 runs on A and dirties its memory")
+    t.eq(compcache(a, "mig6", "--size", str(32 << 20)), "Compression cache: 32.000 MiB",
+         "migrate-compcache --size sets the XBZRLE cache (idle)")
+    t.eq(compcache(a, "mig6"), "Compression cache: 32.000 MiB",
+         "migrate-compcache reads it back")
+
+    r = a.virsh("migrate", "--live", "--postcopy", "mig6", b.uri, *MIG_ARGS)
+    t.ok(r.rc != 0 and "argument unsupported" in r.err and "post-copy" in r.err,
+         "migrate --postcopy is refused as unsupported, by name", r)
+    t.ok(domstate(a, "mig6").startswith("running") and jobinfo(a, "mig6").get("Job type") == "None",
+         "the refused --postcopy left no job and the guest running", jobinfo(a, "mig6"))
+
+    watcher = subprocess.Popen(["virsh", "-c", a.uri, "event", "--event", "lifecycle",
+                                "--loop", "--timeout", "120"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)
+    start = time.time()
+    p = migrate_bg(a, "mig6", b, ["--bandwidth", "16", "--timeout", "4", "--abort-on-error"])
+    t.ok(wait_for(lambda: jobinfo(a, "mig6").get("Job type") == "Unbounded", 30),
+         "timeout: migration running")
+    t.eq(compcache(a, "mig6", "--size", str(16 << 20)), "Compression cache: 16.000 MiB",
+         "migrate-compcache --size during the outgoing migration")
+    t.eq(compcache(a, "mig6"), "Compression cache: 16.000 MiB",
+         "migrate-compcache during the outgoing migration")
+    t.ok(wait_for(lambda: domstate(a, "mig6") == "paused (user)", 30),
+         "virsh suspended the source after the timeout", domstate(a, "mig6"))
+    try:
+        out, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    took = time.time() - start
+    t.ok(p.returncode == 0, "migrate --timeout 4 --abort-on-error completed",
+         "rc=%s\n%s\n%s" % (p.returncode, out, err))
+    t.ok(took >= 4, "the migration outlasted the timeout (%.1f s)" % took)
+    # the source was paused by the user (virsh), not by the migration: as
+    # with libvirt's own driver the destination resumes the guest
+    t.eq(domstate(b, "mig6"), "running (migrated)", "B: mig6 runs there, resumed by the migration")
+    t.ok(wait_for(lambda: not alive(pid_a), 20), "A's QEMU is gone")
+    watcher.terminate()
+    ev = watcher.communicate(timeout=10)[0]
+    t.ok("event 'lifecycle' for domain 'mig6': Suspended Paused" in ev,
+         "A: suspended event of the timeout's pause", ev)
+    b.virsh("destroy", "mig6")
+    a.virsh("undefine", "mig6")
+
+
+class FullDisk:
+    """A sparse raw image on a tiny tmpfs that a filler file has filled:
+    every write to a block not yet allocated fails with ENOSPC.  Mounted
+    before the daemons start, so that their mount namespaces see it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tandem-enospc-",
+                                    dir=os.environ.get("TANDEM_TEST_TMPDIR") or None)
+        os.chmod(self.dir, 0o755)
+        r = run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tandem-enospc", self.dir])
+        self.mounted = r.rc == 0
+        self.image = os.path.join(self.dir, "disk.img")
+        if self.mounted:
+            with open(self.image, "w") as f:
+                f.truncate(16 << 20)
+            run(["dd", "if=/dev/zero", "of=%s" % os.path.join(self.dir, "filler"), "bs=4k"])
+
+    def cleanup(self):
+        if self.mounted:
+            run(["umount", self.dir])
+        os.rmdir(self.dir)
+
+
+def io_error_xml(name, kernel, initrd, image):
+    return """<domain type='qemu'>
+  <name>%s</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>%s</kernel><initrd>%s</initrd><cmdline>console=ttyS0 tandem.nonet</cmdline></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' error_policy='stop'/>
+      <source file='%s'/><target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'/><console type='pty'/>
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+  </devices>
+</domain>
+""" % (name, kernel, initrd, image)
+
+
+def test_abort_on_error(a, b, paths, disk):
+    """--abort-on-error: the guest pauses on a write error (werror=stop on a
+    full disk) during the migration: the migration is cancelled, the guest
+    stays here, paused on the I/O error."""
+    if not disk.mounted:
+        t.skip("abort on error", "cannot mount a tmpfs for the full disk")
+        return
+    define(a, io_error_xml("mig7", paths["KERNEL"], paths["INITRD"], disk.image))
+    r = a.virsh("start", "mig7")
+    t.ok(r.rc == 0, "mig7 (Linux guest, disk on a full file system) starts", r)
+    ping = '{"execute":"guest-ping"}'
+    t.ok(wait_for(lambda: a.virsh("qemu-agent-command", "mig7", ping).rc == 0, 120),
+         "mig7's guest agent answers")
+    pid_a = qemu_pid(a, "mig7")
+    # the write comes a few seconds into the (throttled) migration
+    r = a.virsh("qemu-agent-command", "mig7", json.dumps(
+        {"execute": "guest-exec", "arguments": {
+            "path": "/bin/sh",
+            "arg": ["-c", "sleep 4; dd if=/dev/zero of=/dev/vda bs=4096 count=16 conv=fsync"]}}))
+    t.ok(r.rc == 0, "guest-exec: a write to the full disk in 4 s", r)
+    start = time.time()
+    p = migrate_bg(a, "mig7", b, ["--bandwidth", "1", "--abort-on-error"])
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    t.ok(p.returncode != 0 and "I/O error" in err,
+         "migrate --abort-on-error fails when the guest pauses on an I/O error (%.1f s)" % (
+             time.time() - start), "rc=%s\n%s" % (p.returncode, err))
+    t.eq(domstate(a, "mig7"), "paused (I/O error)", "A: the guest stays, paused on the I/O error")
+    t.ok(qemu_pid(a, "mig7") == pid_a and alive(pid_a), "A: same QEMU")
+    t.ok(wait_for(lambda: "mig7" not in b.virsh("list", "--all", "--name").out.split(), 30),
+         "B: nothing left")
+    a.virsh("destroy", "mig7")
+    a.virsh("undefine", "mig7")
+
+
 def test_offline(a, b, kernel):
     define(a, dirty_xml("mig4", kernel))
     r = a.virsh("migrate", "--offline", "--persistent", "mig4", b.uri)
@@ -295,6 +439,7 @@ def test_same_host():
         y.cleanup()
 
 
+disk = FullDisk()
 a = Daemon("migA")
 b = Daemon("migB")
 try:
@@ -303,8 +448,10 @@ try:
     b.start()
     for name, fn in [("managed and back", test_managed_and_back), ("abort", test_abort),
                      ("destination dies", test_dest_dies), ("client dies", test_client_dies),
+                     ("timeout and compcache", test_timeout_compcache),
                      ("offline", test_offline)]:
         t.run(name, fn, a, b, paths["DIRTY"])
+    t.run("abort on error", test_abort_on_error, a, b, paths, disk)
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
 except Exception as ex:
     t.ok(False, "migration setup", "%s\nA:\n%s\nB:\n%s" % (ex, a.log_tail(), b.log_tail()))
@@ -317,5 +464,6 @@ finally:
                 if pid and alive(pid):
                     os.kill(pid, signal.SIGKILL)
         d.cleanup()
+    disk.cleanup()
 t.run("same host", test_same_host)
 t.done()
