@@ -1423,36 +1423,47 @@ qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
     return ret;
 }
 
+/* One of QEMU's migration parameters (@name, a number) under a query job:
+ * the getters of migrate-setmaxdowntime and migrate-compcache.  vm locked,
+ * the ACL checked; @what names the value when QEMU does not report it. */
 static int
-qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
-                                unsigned int flags)
+qemuMigrationGetParamULL(virDomainObj *vm, const char *name, const char *what,
+                         unsigned long long *value)
 {
-    virDomainObj *vm;
-    qemuDomainObjPrivate *priv;
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     int ret = -1;
 
-    virCheckFlags(0, -1);
-    if (!(vm = qemuDomainObjFromDomain(dom)))
-        return -1;
-    priv = QEMU_DOMAIN_PRIVATE(vm);
-    if (virDomainMigrateGetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0)
-        goto cleanup;
+        return -1;
     if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
         g_autoptr(tdmJSONValue) mparams = NULL;
         int rc = qemuMonitorJSONGetMigrationParams(priv->mon, &mparams);
 
         if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
-            if (tdmJSONValueObjectGetNumberULLong(mparams, "downtime-limit", downtime) < 0)
-                virReportError(VIR_ERR_OPERATION_INVALID, "%s",
-                               _("QEMU does not report the migration downtime limit"));
+            if (tdmJSONValueObjectGetNumberULLong(mparams, name, value) < 0)
+                virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                               _("QEMU does not report the %s (%s)"), what, name);
             else
                 ret = 0;
         }
     }
     qemuDomainObjEndJob(vm);
- cleanup:
+    return ret;
+}
+
+static int
+qemuDomainMigrateGetMaxDowntime(virDomainPtr dom, unsigned long long *downtime,
+                                unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(0, -1);
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainMigrateGetMaxDowntimeEnsureACL(dom->conn, vm->def) == 0)
+        ret = qemuMigrationGetParamULL(vm, "downtime-limit",
+                                       _("migration downtime limit"), downtime);
     virDomainObjEndAPI(&vm);
     return ret;
 }
@@ -1467,32 +1478,14 @@ qemuDomainMigrateGetCompressionCache(virDomainPtr dom,
                                      unsigned int flags)
 {
     virDomainObj *vm;
-    qemuDomainObjPrivate *priv;
     int ret = -1;
 
     virCheckFlags(0, -1);
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
-    priv = QEMU_DOMAIN_PRIVATE(vm);
-    if (virDomainMigrateGetCompressionCacheEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0)
-        goto cleanup;
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) mparams = NULL;
-        int rc = qemuMonitorJSONGetMigrationParams(priv->mon, &mparams);
-
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
-            if (tdmJSONValueObjectGetNumberULLong(mparams, "xbzrle-cache-size",
-                                                  cacheSize) < 0)
-                virReportError(VIR_ERR_OPERATION_UNSUPPORTED, "%s",
-                               _("QEMU does not report the migration compression cache size (xbzrle-cache-size)"));
-            else
-                ret = 0;
-        }
-    }
-    qemuDomainObjEndJob(vm);
- cleanup:
+    if (virDomainMigrateGetCompressionCacheEnsureACL(dom->conn, vm->def) == 0)
+        ret = qemuMigrationGetParamULL(vm, "xbzrle-cache-size",
+                                       _("migration compression cache size"), cacheSize);
     virDomainObjEndAPI(&vm);
     return ret;
 }

@@ -292,6 +292,10 @@ def test_timeout_compcache(a, b, kernel):
          "migrate-compcache --size sets the XBZRLE cache (idle)")
     t.eq(compcache(a, "mig6"), "Compression cache: 32.000 MiB",
          "migrate-compcache reads it back")
+    r = a.virsh("migrate-setmaxdowntime", "mig6", "400")
+    t.ok(r.rc == 0, "migrate-setmaxdowntime (idle)", r)
+    t.eq(a.virsh("migrate-getmaxdowntime", "mig6").out.strip(), "400",
+         "migrate-getmaxdowntime reads it back")
 
     r = a.virsh("migrate", "--live", "--postcopy", "mig6", b.uri, *MIG_ARGS)
     t.ok(r.rc != 0 and "argument unsupported" in r.err and "post-copy" in r.err,
