@@ -253,3 +253,4 @@ qemuDomainObjFromDomain(virDomainPtr domain)
     }
     return vm;
 }
+

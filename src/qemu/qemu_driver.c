@@ -17,6 +17,7 @@
 #include "qemu_driver.h"
 #include "qemu_conf.h"
 #include "qemu_domain.h"
+#include "qemu_domain_parse.h"
 #include "qemu_capabilities.h"
 #include "qemu_process.h"
 #include "qemu_command.h"
@@ -704,7 +705,7 @@ qemuDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags
     if (flags & VIR_DOMAIN_DEFINE_VALIDATE)
         parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
 
-    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
+    if (!(def = qemuDomainDefParseString(xml, driver->xmlopt, parseFlags)))
         return NULL;
 
     if (virDomainDefineXMLFlagsEnsureACL(conn, def) < 0)
@@ -900,7 +901,7 @@ qemuConnectDomainXMLToNative(virConnectPtr conn,
                        _("unsupported config type %s"), format);
         return NULL;
     }
-    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL,
+    if (!(def = qemuDomainDefParseString(xml, driver->xmlopt,
                                         VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return NULL;
     if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, def->emulator)))
@@ -1328,7 +1329,7 @@ qemuDomainCreateXML(virConnectPtr conn, const char *xml, unsigned int flags)
 
     if (flags & VIR_DOMAIN_START_VALIDATE)
         parseFlags |= VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA;
-    if (!(def = virDomainDefParseString(xml, driver->xmlopt, NULL, parseFlags)))
+    if (!(def = qemuDomainDefParseString(xml, driver->xmlopt, parseFlags)))
         return NULL;
     if (virDomainCreateXMLEnsureACL(conn, def) < 0)
         return NULL;

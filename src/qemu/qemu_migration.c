@@ -21,6 +21,7 @@
 #include "qemu_migration.h"
 #include "qemu_migration_cookie.h"
 #include "qemu_domain.h"
+#include "qemu_domain_parse.h"
 #include "qemu_domainjob.h"
 #include "qemu_monitor.h"
 #include "qemu_monitor_json.h"
@@ -467,7 +468,7 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
     }
 
     if (xmlin) {
-        if (!(xmlinDef = virDomainDefParseString(xmlin, driver->xmlopt, NULL,
+        if (!(xmlinDef = qemuDomainDefParseString(xmlin, driver->xmlopt,
                                                  VIR_DOMAIN_DEF_PARSE_INACTIVE)))
             goto endjob;
         if (!virDomainDefCheckABIStability(vm->def, xmlinDef, driver->xmlopt))
@@ -487,9 +488,8 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
         goto endjob;
     if (flags & VIR_MIGRATE_PERSIST_DEST) {
         if (persistXML) {
-            if (!(cookie->persistent = virDomainDefParseString(persistXML, driver->xmlopt,
-                                                               NULL,
-                                                               VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+            if (!(cookie->persistent = qemuDomainDefParseString(persistXML, driver->xmlopt,
+                                                                VIR_DOMAIN_DEF_PARSE_INACTIVE)))
                 goto endjob;
         } else {
             virDomainDef *persistent = vm->newDef ? vm->newDef : vm->def;
@@ -693,7 +693,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
         virReportError(VIR_ERR_INVALID_ARG, "%s", _("no domain XML passed"));
         return -1;
     }
-    if (!(def = virDomainDefParseString(domXML, driver->xmlopt, NULL,
+    if (!(def = qemuDomainDefParseString(domXML, driver->xmlopt,
                                         VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return -1;
     if (dname) {

@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include "qemu_migration_cookie.h"
+#include "qemu_domain_parse.h"
 
 #include "virbuffer.h"
 #include "virerror.h"
@@ -164,6 +165,8 @@ qemuMigrationCookieParse(const char *in, int inlen, virDomainXMLOption *xmlopt)
         VIR_XPATH_NODE_AUTORESTORE(ctxt)
 
         ctxt->node = node;
+        if (qemuDomainDefCheckVcpusNode(ctxt) < 0)
+            return NULL;
         if (!(cookie->persistent = virDomainDefParseNode(ctxt, xmlopt, NULL,
                                                          VIR_DOMAIN_DEF_PARSE_INACTIVE |
                                                          VIR_DOMAIN_DEF_PARSE_SKIP_VALIDATE)))

@@ -24,6 +24,7 @@
 #include "qemu_saveimage.h"
 #include "qemu_conf.h"
 #include "qemu_domain.h"
+#include "qemu_domain_parse.h"
 #include "qemu_domainjob.h"
 #include "qemu_monitor.h"
 #include "qemu_monitor_json.h"
@@ -315,7 +316,7 @@ qemuSaveDomain(virQEMUDriver *driver,
     priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
 
     if (dxml) {
-        if (!(altDef = virDomainDefParseString(dxml, driver->xmlopt, NULL,
+        if (!(altDef = qemuDomainDefParseString(dxml, driver->xmlopt,
                                                VIR_DOMAIN_DEF_PARSE_INACTIVE)))
             goto endjob;
         if (!virDomainDefCheckABIStability(vm->def, altDef, driver->xmlopt))
@@ -823,7 +824,7 @@ qemuSaveImageDef(virQEMUDriver *driver, qemuSaveImage *img, const char *dxml)
     g_autoptr(virDomainDef) def = NULL;
     g_autoptr(virDomainDef) alt = NULL;
 
-    if (!(def = virDomainDefParseString(img->xml, driver->xmlopt, NULL,
+    if (!(def = qemuDomainDefParseString(img->xml, driver->xmlopt,
                                         VIR_DOMAIN_DEF_PARSE_INACTIVE))) {
         virErrorPtr err = NULL;
 
@@ -836,7 +837,7 @@ qemuSaveImageDef(virQEMUDriver *driver, qemuSaveImage *img, const char *dxml)
     }
     if (!dxml)
         return g_steal_pointer(&def);
-    if (!(alt = virDomainDefParseString(dxml, driver->xmlopt, NULL,
+    if (!(alt = qemuDomainDefParseString(dxml, driver->xmlopt,
                                         VIR_DOMAIN_DEF_PARSE_INACTIVE)))
         return NULL;
     if (memcmp(alt->uuid, def->uuid, VIR_UUID_BUFLEN) != 0) {

@@ -176,6 +176,13 @@ def test_bad_input():
          "unsupported configuration: unsupported device element <hostdev>"),
         ("tpm", domain_xml("bad5", extra_devices="<tpm model='tpm-tis'><backend type='emulator'/></tpm>"),
          "unsupported device element <tpm>"),
+        # libvirt's parser would allocate for UINT_MAX vCPUs and abort the
+        # process (found by the cookie fuzzer)
+        ("vcpu -1", domain_xml("bad7").replace("<vcpu>1</vcpu>", "<vcpu>-1</vcpu>"),
+         "vCPU count '-1' is out of range: QEMU runs 1 to 4096 vCPUs"),
+        ("vcpu current 100000", domain_xml("bad8").replace("<vcpu>1</vcpu>",
+                                                           "<vcpu current='100000'>2</vcpu>"),
+         "vCPU count '100000' is out of range"),
     ]
     for what, xml, msg in cases:
         path = write_tmp(xml)
