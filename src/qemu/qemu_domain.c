@@ -253,4 +253,3 @@ qemuDomainObjFromDomain(virDomainPtr domain)
     }
     return vm;
 }
-
