@@ -1324,6 +1324,33 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
     return ret;
 }
 
+/* Sets one of QEMU's migration parameters (@name, a number) under a
+ * QEMU_JOB_MIGRATION_OP job, allowed beside an outgoing migration: the
+ * setters of migrate-setspeed, migrate-setmaxdowntime, migrate-compcache.
+ * vm locked, the ACL checked. */
+static int
+qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long value)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autofree char *key = g_strdup_printf("U:%s", name);
+    int ret = -1;
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
+        return -1;
+    VIR_DEBUG("%s of '%s': %llu", name, vm->def->name, value);
+    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
+        g_autoptr(tdmJSONValue) args = NULL;
+        int rc = -1;
+
+        if (tdmJSONValueObjectCreate(&args, key, value, NULL) == 0)
+            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+            ret = 0;
+    }
+    qemuDomainObjEndJob(vm);
+    return ret;
+}
+
 /* Tuning calls allowed beside the migration (QEMU_JOB_MIGRATION_OP). */
 static int
 qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
@@ -1350,22 +1377,12 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
         ret = 0;
         goto cleanup;
     }
-    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
-        goto cleanup;
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) args = NULL;
-        int rc = -1;
-
-        if (tdmJSONValueObjectCreate(&args, "U:max-bandwidth",
-                                     bandwidth ? bandwidth * 1024ULL * 1024ULL :
-                                     (unsigned long long) G_MAXINT64, NULL) == 0)
-            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
-            priv->migMaxBandwidth = bandwidth;
-            ret = 0;
-        }
+    if (qemuMigrationSetParamULL(vm, "max-bandwidth",
+                                 bandwidth ? bandwidth * 1024ULL * 1024ULL :
+                                 (unsigned long long) G_MAXINT64) == 0) {
+        priv->migMaxBandwidth = bandwidth;
+        ret = 0;
     }
-    qemuDomainObjEndJob(vm);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1397,27 +1414,14 @@ qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
                                 unsigned int flags)
 {
     virDomainObj *vm;
-    qemuDomainObjPrivate *priv;
     int ret = -1;
 
     virCheckFlags(0, -1);
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
-    priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMigrateSetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
-        goto cleanup;
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) args = NULL;
-        int rc = -1;
-
-        if (tdmJSONValueObjectCreate(&args, "U:downtime-limit", downtime, NULL) == 0)
-            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
-            ret = 0;
-    }
-    qemuDomainObjEndJob(vm);
+    ret = qemuMigrationSetParamULL(vm, "downtime-limit", downtime);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1496,13 +1500,11 @@ qemuDomainMigrateSetCompressionCache(virDomainPtr dom,
                                      unsigned int flags)
 {
     virDomainObj *vm;
-    qemuDomainObjPrivate *priv;
     int ret = -1;
 
     virCheckFlags(0, -1);
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
-    priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainMigrateSetCompressionCacheEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
     if (cacheSize > G_MAXINT64) {
@@ -1511,19 +1513,7 @@ qemuDomainMigrateSetCompressionCache(virDomainPtr dom,
                        (unsigned long long) G_MAXINT64);
         goto cleanup;
     }
-    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
-        goto cleanup;
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) args = NULL;
-        int rc = -1;
-
-        VIR_DEBUG("xbzrle-cache-size of '%s': %llu", vm->def->name, cacheSize);
-        if (tdmJSONValueObjectCreate(&args, "U:xbzrle-cache-size", cacheSize, NULL) == 0)
-            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
-            ret = 0;
-    }
-    qemuDomainObjEndJob(vm);
+    ret = qemuMigrationSetParamULL(vm, "xbzrle-cache-size", cacheSize);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
