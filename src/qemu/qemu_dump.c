@@ -327,14 +327,21 @@ qemuDumpRecover(virDomainObj *vm, qemuDomainAsyncJob asyncJob, int phase)
              NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
 
     /* QEMU goes on with a dump or snapshot it was given (its run state is
-     * save-vm meanwhile) and resumes the vCPUs it stopped itself */
+     * save-vm meanwhile, or query-dump says active when the guest was
+     * already paused, and QEMU refuses 'cont' until it is over) and
+     * resumes the vCPUs it stopped itself */
     while (virDomainObjIsActive(vm)) {
+        qemuMonitorDumpStats st = { 0 };
+
         if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
             goto done;
         rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
+        if (rc == 0 && asyncJob == QEMU_ASYNC_JOB_DUMP)
+            rc = qemuMonitorJSONQueryDump(priv->mon, &st);
         if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
             goto done;
-        if (status != QEMU_MONITOR_VM_STATUS_SAVE_VM)
+        if (status != QEMU_MONITOR_VM_STATUS_SAVE_VM &&
+            st.status != 1 /* active */)
             break;
         if ((unsigned long long) (g_get_real_time() / 1000) > deadline) {
             VIR_WARN("QEMU of '%s' still saves the guest: leaving it paused",
@@ -352,10 +359,21 @@ qemuDumpRecover(virDomainObj *vm, qemuDomainAsyncJob asyncJob, int phase)
         if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING)
             virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
     } else if (virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
-               reason == (int) ours &&
-               qemuDumpResumeDomain(vm, asyncJob, VIR_DOMAIN_RUNNING_UNPAUSED) < 0) {
-        VIR_WARN("cannot resume '%s' after its interrupted %s: %s",
-                 vm->def->name, what, virGetLastErrorMessage());
+               reason == (int) ours) {
+        /* QEMU may still refuse 'cont' for a moment after its dump thread
+         * reported the end: retry until the same deadline */
+        while (qemuDumpResumeDomain(vm, asyncJob, VIR_DOMAIN_RUNNING_UNPAUSED) < 0) {
+            if (!virDomainObjIsActive(vm) ||
+                (unsigned long long) (g_get_real_time() / 1000) > deadline ||
+                qemuDomainObjWaitAsyncJob(vm, g_get_real_time() / 1000 +
+                                          QEMU_DUMP_POLL_MS) < 0) {
+                VIR_WARN("cannot resume '%s' after its interrupted %s: %s",
+                         vm->def->name, what, virGetLastErrorMessage());
+                break;
+            }
+            VIR_DEBUG("resuming '%s' failed (%s): retrying",
+                      vm->def->name, virGetLastErrorMessage());
+        }
     }
 
  done:
