@@ -256,6 +256,12 @@ qemuProcessHandleExit(virQEMUDriver *driver, virDomainObj *vm, int id)
     if (priv->gotShutdown) {
         reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
         eventDetail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_START ||
+               priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        /* it never ran here: a start, restore or incoming migration
+         * failed, whichever thread notices first */
+        reason = VIR_DOMAIN_SHUTOFF_FAILED;
+        eventDetail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
     } else {
         reason = VIR_DOMAIN_SHUTOFF_CRASHED;
         eventDetail = VIR_DOMAIN_EVENT_STOPPED_FAILED;

@@ -219,6 +219,11 @@ def one_copy(a, b, name, want_host, timeout=60):
     return ok, "active on %s, listed on %s, QEMU pids %s" % s
 
 
+def log_about(d, name, n=25):
+    """The daemon log's last lines that name the domain (for diagnostics)."""
+    return "\n".join([l for l in d.log().splitlines() if name in l][-n:])
+
+
 def cleanup_guest(name, *daemons):
     for d in daemons:
         if d.alive():
@@ -372,17 +377,21 @@ def k6_daemon_kill_during_migration(a, b, kernel, side, p2p):
         wait_for(lambda: jobinfo(b, name).get("Job type") == "Unbounded", 30)
     t.ok(running, "%s: migration running (perform phase)" % label)
     time.sleep(1)
+    before = jobinfo(a, name)
     victim = a if side == "source" else b
     victim.stop(signal.SIGKILL)
+    still = p.poll() is None
     # QEMU outlives its daemon: a killed destination daemon leaves the two
     # QEMUs migrating, and only its restart (which drops the interrupted
     # incoming guest) ends the migration the client waits for
     victim.start()
     rc, err = finish(p)
     t.ok(rc not in (0, None), "%s: the client sees the migration fail" % label,
-         "rc=%s: %s" % (rc, err))
+         "rc=%s (client %s at the kill): %s\nsource job just before the kill: %s"
+         % (rc, "still waiting" if still else "already done", err, before))
     ok, seen = one_copy(a, b, name, "A", 90)
-    t.ok(ok, "%s: after the restart exactly one running copy, on the source" % label, seen)
+    t.ok(ok, "%s: after the restart exactly one running copy, on the source" % label,
+         "%s\nA's log:\n%s\nB's log:\n%s" % (seen, log_about(a, name), log_about(b, name)))
     t.ok(qemu_pid(a, name) == pid, "%s: the source's own QEMU" % label)
     r = a.virsh("domjobinfo", name)
     t.ok(r.rc == 0 and re.search(r"Job type:\s+None", r.out), "%s: no job left on the source" % label, r)
