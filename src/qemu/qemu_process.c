@@ -1266,8 +1266,11 @@ qemuProcessStart(virConnectPtr conn,
         return -1;
     }
 
-    if (qemuProcessStartCheck(vm) < 0)
+    if (qemuProcessStartCheck(vm) < 0) {
+        /* as after any other failed start */
+        virDomainObjSetState(vm, VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_FAILED);
         return -1;
+    }
     if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, vm->def->emulator)))
         return -1;
     if (qemuProcessGetUser(driver, &uid, &gid) < 0)

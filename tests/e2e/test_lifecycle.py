@@ -156,7 +156,7 @@ def test_start_failures(d):
                       "<target dev='vda' bus='virtio'/></disk>")
     r = d.virsh("start", "bad1")
     t.ok(r.rc != 0 and "/nonexistent/disk.img" in r.err, "start with a missing disk names the file", r)
-    t.eq(domstate(d, "bad1"), "shut off (unknown)", "still shut off")
+    t.eq(domstate(d, "bad1"), "shut off (failed)", "still shut off, reason failed (as libvirt)")
 
     img = d.private("/var/lib/libvirt/images/notqcow2.img")
     os.makedirs(os.path.dirname(img), exist_ok=True)
