@@ -531,21 +531,18 @@ qemuDumpValidate(const char *path, unsigned int dumpformat, unsigned int flags)
     return 0;
 }
 
+/* The two dump APIs differ only in their ACL check and format. */
 static int
-qemuDomainCoreDumpWithFormat(virDomainPtr dom, const char *to,
-                             unsigned int dumpformat, unsigned int flags)
+qemuDumpFromAPI(virDomainPtr dom, const char *to, unsigned int dumpformat,
+                unsigned int flags,
+                int (*checkACL)(virConnectPtr, virDomainDef *))
 {
     virDomainObj *vm;
     int ret = -1;
 
-    virCheckFlags(QEMU_DUMP_FLAGS, -1);
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching name '%s'"), dom->name);
+    if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
-    }
-    if (virDomainCoreDumpWithFormatEnsureACL(dom->conn, vm->def) < 0)
+    if (checkACL(dom->conn, vm->def) < 0)
         goto cleanup;
     if (qemuDumpValidate(to, dumpformat, flags) < 0)
         goto cleanup;
@@ -559,29 +556,20 @@ qemuDomainCoreDumpWithFormat(virDomainPtr dom, const char *to,
 }
 
 static int
+qemuDomainCoreDumpWithFormat(virDomainPtr dom, const char *to,
+                             unsigned int dumpformat, unsigned int flags)
+{
+    virCheckFlags(QEMU_DUMP_FLAGS, -1);
+    return qemuDumpFromAPI(dom, to, dumpformat, flags,
+                           virDomainCoreDumpWithFormatEnsureACL);
+}
+
+static int
 qemuDomainCoreDump(virDomainPtr dom, const char *to, unsigned int flags)
 {
-    virDomainObj *vm;
-    int ret = -1;
-
     virCheckFlags(QEMU_DUMP_FLAGS, -1);
-
-    if (!(vm = virDomainObjListFindByUUID(qemu_driver->domains, dom->uuid))) {
-        virReportError(VIR_ERR_NO_DOMAIN,
-                       _("no domain with matching name '%s'"), dom->name);
-        return -1;
-    }
-    if (virDomainCoreDumpEnsureACL(dom->conn, vm->def) < 0)
-        goto cleanup;
-    if (qemuDumpValidate(to, VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags) < 0)
-        goto cleanup;
-    if (virDomainObjCheckActive(vm) < 0)
-        goto cleanup;
-    ret = qemuDumpMemory(vm, to, VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags);
-
- cleanup:
-    virDomainObjEndAPI(&vm);
-    return ret;
+    return qemuDumpFromAPI(dom, to, VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags,
+                           virDomainCoreDumpEnsureACL);
 }
 
 void
