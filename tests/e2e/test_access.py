@@ -876,7 +876,7 @@ polkit.addRule(function(action, subject) {
 def polkit_missing():
     for path in (POLKITD, "/usr/bin/dbus-daemon", "/usr/share/polkit-1/actions/org.libvirt.api.policy"):
         if not os.path.exists(path):
-            return "%s is missing (packages polkitd, dbus-daemon, libvirt-daemon)" % path
+            return "%s is missing (packages polkitd, dbus-daemon; libvirt's polkit actions come with libvirt-daemon-system, which install-deps.sh does not install)" % path
     if not os.path.isdir(RULES_DIR):
         return "%s does not exist" % RULES_DIR
     return None
