@@ -652,16 +652,26 @@ def test_secrets(work):
     set_log_filters(d, "1:qemu 3:libvirt 3:rpc 3:util 3:conf 3:object 3:event")
     try:
         d.start()
-        secrets_checks(d)
+        secrets_checks(d, work)
     finally:
         kill_qemus(d)
         d.cleanup()
 
 
-def secrets_checks(d):
+def no_pw(xml):
+    return VNC_PW not in xml and SPICE_PW not in xml
+
+
+def both_pw(xml):
+    return "passwd='%s'" % VNC_PW in xml and "passwd='%s'" % SPICE_PW in xml
+
+
+def secrets_checks(d, work):
     rw = libvirt.open(d.uri)
     ro = libvirt.openReadOnly(d.ro_uri)
-    dom = rw.defineXML(domain_xml("acl-sec", agent=True))
+    img = os.path.join(work, "acl-sec.qcow2")
+    make_image(img)
+    dom = rw.defineXML(domain_xml("acl-sec", disk=img, agent=True))
     dom.create()
     for pw in (VNC_PW, SPICE_PW):
         kind = "VNC" if pw == VNC_PW else "SPICE"
@@ -702,6 +712,38 @@ def secrets_checks(d):
     for path, what in [(status, "status"), (cfg, "definition")]:
         with open(path) as f:
             t.contains(f.read(), VNC_PW, "the %s file keeps the VNC password (it is root-only)" % what)
+
+    # snapshots, save images and managed save keep the definition too
+    snap = dom.snapshotCreateXML("<domainsnapshot><name>sec1</name></domainsnapshot>", 0)
+    t.ok(no_pw(snap.getXMLDesc(0)), "snapshot-dumpxml: no passwords")
+    t.ok(both_pw(snap.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE)),
+         "snapshot-dumpxml --security-info: both passwords")
+    sdir = d.private("/var/lib/libvirt/qemu/snapshot/acl-sec")
+    for n in sorted(os.listdir(sdir)) if os.path.isdir(sdir) else []:
+        st = os.stat(os.path.join(sdir, n))
+        t.eq(stat.S_IMODE(st.st_mode) & 0o077, 0, "snapshot metadata %s: no group/other permissions" % n)
+    snap.delete(0)
+    saved = os.path.join(work, "acl-sec.save")
+    dom.save(saved)
+    st = os.stat(saved)
+    t.eq(stat.S_IMODE(st.st_mode) & 0o077, 0, "save image: no group/other permissions (mode %o)"
+         % stat.S_IMODE(st.st_mode))
+    t.ok(no_pw(rw.saveImageGetXMLDesc(saved, 0)), "save-image-dumpxml: no passwords")
+    t.ok(both_pw(rw.saveImageGetXMLDesc(saved, libvirt.VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)),
+         "save-image-dumpxml --security-info: both passwords")
+    rw.restore(saved)
+    dom = rw.lookupByName("acl-sec")
+    vnc = json.loads(libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-vnc"}', 0))["return"]
+    t.eq(vnc.get("auth"), "vnc", "restored: QEMU's VNC server still requires the password")
+    dom.managedSave(0)
+    t.ok(no_pw(dom.managedSaveGetXMLDesc(0)), "managedsave-dumpxml: no passwords")
+    t.ok(both_pw(dom.managedSaveGetXMLDesc(libvirt.VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)),
+         "managedsave-dumpxml --security-info: both passwords")
+    msdir = d.private("/var/lib/libvirt/qemu/save")
+    st = os.stat(msdir)
+    t.eq(stat.S_IMODE(st.st_mode), 0o700, "managed save directory: 0700")
+    dom.create()
+    t.ok(both_pw(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)), "started from the managed save: passwords kept")
     dom.destroy()
     logpath = d.private("/var/log/libvirt/qemu/acl-sec.log")
     with open(logpath, errors="replace") as f:
@@ -714,7 +756,7 @@ def secrets_checks(d):
     for pw in (VNC_PW, SPICE_PW):
         hits = [ln for ln in dlog.splitlines() if pw in ln]
         t.eq(hits[:3], [], "daemon debug log: no %s" % pw)
-    dom.undefine()
+    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
     ro.close()
     rw.close()
 
