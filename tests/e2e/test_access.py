@@ -31,7 +31,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -867,6 +866,12 @@ def test_privilege(d, work):
                  "%s: others may at most traverse (mode %o)" % (path, stat.S_IMODE(s.st_mode)))
         else:
             t.eq((s.st_uid, stat.S_IMODE(s.st_mode)), (0, mode), "%s: root's, mode %o" % (path, mode))
+    rdir = d.private("/run/libvirt/qemu")
+    for n in sorted(os.listdir(rdir)):
+        if n.endswith(".xml"):
+            s = os.stat(os.path.join(rdir, n))
+            t.eq((s.st_uid, stat.S_IMODE(s.st_mode)), (0, 0o600),
+                 "run directory: status file %s is root's, 0600" % n)
     logf = d.private("/var/log/libvirt/qemu/acl-priv.log")
     s = os.stat(logf)
     t.eq(stat.S_IMODE(s.st_mode) & 0o077, 0, "per-domain QEMU log: no group/other permissions")
