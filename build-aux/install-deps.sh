@@ -18,6 +18,7 @@ PACKAGES="
  libyajl-dev libglib2.0-dev libxml2-dev
  spin clang libclang-rt-14-dev
  locales virtinst
+ polkitd dbus-daemon dbus-bin
 "
 
 missing=""

@@ -129,6 +129,23 @@ qemuDomainObjSaveStatus(void *opaque, virDomainObj *vm)
     return 0;
 }
 
+void
+qemuDomainDefDropPrivatePaths(virDomainDef *def, const char *libDir)
+{
+    size_t len = libDir ? strlen(libDir) : 0;
+    size_t i;
+
+    if (!libDir)
+        return;
+    for (i = 0; i < def->nchannels; i++) {
+        virDomainChrSourceDef *src = def->channels[i]->source;
+
+        if (src->type == VIR_DOMAIN_CHR_TYPE_UNIX && src->data.nix.path &&
+            STRPREFIX(src->data.nix.path, libDir) && src->data.nix.path[len] == '/')
+            g_clear_pointer(&src->data.nix.path, g_free);
+    }
+}
+
 /* Defaults a definition gets before the rest of the post-parse runs:
  * the emulator. */
 static int

@@ -71,6 +71,12 @@ extern virDomainDefParserConfig qemuDomainDefParserConfig;
  * driver's state directory.  vm locked. */
 int qemuDomainObjSaveStatus(void *driver, virDomainObj *vm);
 
+/* Clears the unix socket paths of channels that live in @libDir (the
+ * per-domain directory of this run, filled in for <source mode='bind'/>
+ * without a path): a definition leaving this run (save image) must not
+ * name it, the next run places them in its own directory. */
+void qemuDomainDefDropPrivatePaths(virDomainDef *def, const char *libDir);
+
 /* The XML option object of the driver (parser callbacks, private data). */
 virDomainXMLOption *qemuDomainXMLOptionNew(void *driver);
 

@@ -556,6 +556,18 @@ qemuNodeGetInfo(virConnectPtr conn, virNodeInfoPtr nodeinfo)
     return virCapabilitiesGetNodeInfo(nodeinfo);
 }
 
+/* The host's CPUs as a bitmap (python3-libvirt's pinVcpu asks for it
+ * before pinning). */
+static int
+qemuNodeGetCPUMap(virConnectPtr conn, unsigned char **cpumap,
+                  unsigned int *online, unsigned int flags)
+{
+    virCheckFlags(0, -1);
+    if (virNodeGetCPUMapEnsureACL(conn) < 0)
+        return -1;
+    return virHostCPUGetMap(cpumap, online, flags);
+}
+
 static int
 qemuConnectGetMaxVcpus(virConnectPtr conn, const char *type)
 {
@@ -1876,6 +1888,7 @@ static virHypervisorDriver qemuHypervisorDriver = {
     .connectIsAlive = qemuConnectIsAlive,
     .nodeGetInfo = qemuNodeGetInfo,
     .nodeGetSecurityModel = qemuNodeGetSecurityModel,
+    .nodeGetCPUMap = qemuNodeGetCPUMap,
     .connectListDomains = qemuConnectListDomains,
     .connectNumOfDomains = qemuConnectNumOfDomains,
     .connectListDefinedDomains = qemuConnectListDefinedDomains,

@@ -322,7 +322,12 @@ qemuSaveDomain(virQEMUDriver *driver,
         if (!virDomainDefCheckABIStability(vm->def, altDef, driver->xmlopt))
             goto endjob;
     }
-    if (!(xml = virDomainDefFormat(altDef ? altDef : vm->def, driver->xmlopt,
+    /* the image's definition must not name this run's private directory
+     * (the restored QEMU gets another one) */
+    if (!altDef && !(altDef = virDomainDefCopy(vm->def, driver->xmlopt, NULL, true)))
+        goto endjob;
+    qemuDomainDefDropPrivatePaths(altDef, priv->libDir);
+    if (!(xml = virDomainDefFormat(altDef, driver->xmlopt,
                                    VIR_DOMAIN_DEF_FORMAT_SECURE |
                                    VIR_DOMAIN_DEF_FORMAT_MIGRATABLE)))
         goto endjob;

@@ -111,7 +111,9 @@ qemuSnapshotWriteMetadata(virDomainObj *vm, virDomainMomentObj *snap)
         virReportSystemError(errno, _("cannot create snapshot directory '%s'"), dir);
         return -1;
     }
-    if (!g_file_set_contents(file, xml, -1, &gerr)) {
+    /* root's only: the definition inside keeps the graphics passwords */
+    if (!g_file_set_contents_full(file, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                  0600, &gerr)) {
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("cannot write snapshot metadata '%s': %s"), file, gerr->message);
         return -1;
