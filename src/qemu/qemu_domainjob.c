@@ -22,6 +22,7 @@
 #include "virthreadjob.h"
 #include "virtime.h"
 #include "virstring.h"
+#include "tdmtrace.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
 
@@ -635,6 +636,8 @@ qemuDomainObjBeginJobInternal(virDomainObj *vm,
     bool nested = want == QEMU_JOB_ASYNC_NESTED;
     unsigned long long start;
     unsigned long long deadline;
+    unsigned long long traceStart = tdmTraceBegin();
+    g_autofree char *traceBlockers = NULL;
     bool timedOut = false;
     int ret = -1;
 
@@ -731,11 +734,23 @@ qemuDomainObjBeginJobInternal(virDomainObj *vm,
             goto cleanup;
         }
 
+        if (traceStart && !traceBlockers)
+            traceBlockers = qemuDomainJobDescribeHolders(job, !blockedByAsync,
+                                                         blockedByAsync, false, false,
+                                                         qemuDomainJobNow());
         if ((rc = qemuDomainJobWait(vm, &job->cond, deadline)) < 0)
             goto cleanup;
         timedOut = rc == 1;
     }
 
+    if (traceBlockers) {
+        double ms = tdmTraceSlowMs(traceStart);
+
+        if (ms > 0)
+            VIR_WARN("slow: job %s of '%s' (api %s) waited %.1f ms, behind %s",
+                     qemuDomainJobTypeToString(want), qemuDomainVMName(vm),
+                     NULLSTR(api), ms, traceBlockers);
+    }
     qemuDomainJobTakeSlot(job, want, self, &api, qemuDomainJobNow());
     qemuDomainJobNoteLocked(vm);
     ret = 0;
@@ -1218,6 +1233,7 @@ typedef struct {
     unsigned long long thread;
     qemuMonitor *mon;
     bool nested;
+    unsigned long long traceEntered;  /* tdmTraceBegin() at entry */
 } qemuDomainMonitorEntry;
 
 static int
@@ -1226,7 +1242,7 @@ qemuDomainObjEnterMonitorInternal(virDomainObj *vm, bool nested)
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     qemuDomainJobObj *job = &priv->job;
     unsigned long long self = virThreadSelfID();
-    qemuDomainMonitorEntry entry = { self, NULL, nested };
+    qemuDomainMonitorEntry entry = { self, NULL, nested, tdmTraceBegin() };
     size_t i;
 
     QEMU_JOB_ASSERT_LOCKED(vm);
@@ -1310,6 +1326,8 @@ qemuDomainObjExitMonitor(virDomainObj *vm)
     bool found = false;
     size_t i;
     int ret = 0;
+    unsigned long long traceLock;
+    double lockMs;
 
 #ifdef TANDEM_DEBUG_LOCKS
     if (qemuJobThreadMonitorVm != vm)
@@ -1317,9 +1335,14 @@ qemuDomainObjExitMonitor(virDomainObj *vm)
                              self, vm->def ? vm->def->name : "?");
 #endif
 
+    traceLock = tdmTraceBegin();
     virObjectLock(vm);
+    lockMs = tdmTraceSlowMs(traceLock);
     priv = QEMU_DOMAIN_PRIVATE(vm);
     job = &priv->job;
+    if (lockMs > 0)
+        VIR_WARN("slow: leaving the monitor of '%s' waited %.1f ms for the domain lock",
+                 qemuDomainVMName(vm), lockMs);
 
     for (i = 0; job->monEntries && i < job->monEntries->len; i++) {
         if (g_array_index(job->monEntries, qemuDomainMonitorEntry, i).thread == self) {
@@ -1340,6 +1363,14 @@ qemuDomainObjExitMonitor(virDomainObj *vm)
     qemuJobThreadLockedVm = vm;
 #endif
 
+    if (entry.traceEntered) {
+        double ms = tdmTraceSlowMs(entry.traceEntered);
+
+        if (ms > 0)
+            VIR_WARN("slow: a %s job stayed %.1f ms in the monitor of '%s'",
+                     entry.nested ? "nested" : qemuDomainJobTypeToString(job->active),
+                     ms, qemuDomainVMName(vm));
+    }
     job->monitorHolders--;
     virObjectUnref(entry.mon);
     if (job->monitorHolders == 0)

@@ -41,6 +41,7 @@
 #include "virfile.h"
 #include "virevent.h"
 #include "virutil.h"
+#include "tdmtrace.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
 
@@ -758,7 +759,15 @@ qemuMonitorProcessLine(qemuMonitor *mon, GBytes *line)
         if (closed)
             return;
         /* No monitor lock here: callbacks may take the domain lock. */
-        qemuMonitorDispatchEvent(mon, mon->cb, mon->opaque, &parsed);
+        {
+            unsigned long long traceStart = tdmTraceBegin();
+            double ms;
+
+            qemuMonitorDispatchEvent(mon, mon->cb, mon->opaque, &parsed);
+            if ((ms = tdmTraceSlowMs(traceStart)) > 0)
+                VIR_WARN("slow: the event loop spent %.1f ms handling event %s",
+                         ms, NULLSTR(parsed.event));
+        }
         return;
     }
 }
@@ -1116,6 +1125,8 @@ qemuMonitorSendCommand(qemuMonitor *mon,
     unsigned long long now;
     unsigned long long deadline;
     unsigned long long timeout;
+    unsigned long long traceStart = tdmTraceBegin();
+    bool joined = false;
     int ret = -1;
 
     *reply = NULL;
@@ -1157,6 +1168,7 @@ qemuMonitorSendCommand(qemuMonitor *mon,
 
     if (key && (msg = qemuMonitorFindCoalescible_locked(mon, key))) {
         msg->waiters++;
+        joined = true;
         VIR_DEBUG("mon=%p cmd=%s joins id=%s (waiters=%u)",
                   mon, cmdname, msg->id, msg->waiters);
     } else {
@@ -1218,6 +1230,13 @@ qemuMonitorSendCommand(qemuMonitor *mon,
 
  cleanup:
     virObjectUnlock(mon);
+    if (traceStart) {
+        double ms = tdmTraceSlowMs(traceStart);
+
+        if (ms > 0)
+            VIR_WARN("slow: QMP '%s' took %.1f ms%s", cmdname, ms,
+                     joined ? " (joined an identical command in flight)" : "");
+    }
     return ret;
 }
 

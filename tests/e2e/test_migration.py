@@ -180,6 +180,19 @@ def test_managed_and_back(a, b, kernel):
     r = a.virsh("migrate-setmaxdowntime", "mig1", "500")
     t.ok(r.rc == 0, "migrate-setmaxdowntime during the migration", r)
     t.eq(domstate(b, "mig1"), "paused (migrating)", "destination: paused (migrating)")
+    # dommemstat during the migration, on both hosts: from the balloon
+    # cache and /proc, without waiting behind the migration's monitor
+    # commands; the destination reports the balloon size the source has
+    memstats = {}
+    for h in (a, b):
+        r = h.virsh("dommemstat", "mig1")
+        memstats[h.name] = dict(line.split(None, 1) for line in r.out.splitlines()
+                                if len(line.split(None, 1)) == 2)
+        t.ok(r.rc == 0 and int(memstats[h.name].get("actual", "0")) > 0 and
+             int(memstats[h.name].get("rss", "0")) > 0,
+             "%s: dommemstat during the migration gives actual and rss" % h.name, r)
+    t.eq(memstats[b.name].get("actual"), memstats[a.name].get("actual"),
+         "destination dommemstat: the source's balloon size during the migration")
     # let it converge: unthrottle, and stop the dirtying by pausing the source
     r = a.virsh("migrate-setspeed", "mig1", "0")
     t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
