@@ -20,6 +20,7 @@ PACKAGES="
  locales virtinst
  prometheus-libvirt-exporter libvirt-dbus dbus
  virt-manager xvfb xauth imagemagick x11-apps xdotool python3-dogtail at-spi2-core
+ python3-pil
 "
 
 missing=""
