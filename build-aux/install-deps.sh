@@ -19,6 +19,9 @@ PACKAGES="
  spin clang libclang-rt-14-dev
  locales virtinst
  polkitd dbus-daemon dbus-bin
+ prometheus-libvirt-exporter libvirt-dbus dbus
+ virt-manager xvfb xauth imagemagick x11-apps xdotool python3-dogtail at-spi2-core
+ python3-pil
 "
 
 missing=""
@@ -35,14 +38,23 @@ if [ -n "$missing" ]; then
     fi
     echo "install-deps: installing$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # libvirt-dbus pulls in libvirt-daemon-system, and
+    # prometheus-libvirt-exporter has a service of its own: their maintainer
+    # scripts must not start the stock system libvirtd or the exporter on
+    # this machine (the tests start their own, by PID)
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -q >/dev/null
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing >/dev/null
 fi
 
 # The unprivileged account QEMU runs as in privileged mode (qemu.conf
-# user/group); Debian's libvirt-daemon-system would create it, we do not
-# require that package.
+# user/group); Debian's libvirt-daemon-system would create it, and is
+# installed now only as a dependency of libvirt-dbus.
 if [ "$(id -u)" = 0 ]; then
     getent group libvirt-qemu >/dev/null || addgroup --quiet --system libvirt-qemu
     getent group kvm >/dev/null || addgroup --quiet --system kvm
