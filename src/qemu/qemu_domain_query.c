@@ -539,6 +539,48 @@ static const char *const qemuQueryBalloonStatNames[VIR_DOMAIN_MEMORY_STAT_NR] = 
     [VIR_DOMAIN_MEMORY_STAT_HUGETLB_PGFAIL] = "hugetlb_pgfail",
 };
 
+/* vm locked; may take a query job and enter the monitor.  Refreshes the
+ * guest statistics the balloon group reports (priv->memStats) from QEMU
+ * when the guest reports them (a stats period is set).  Keeps the cached
+ * ones beside an async job (QEMU is busy with its stream, see
+ * qemuDomainMemoryStatsBesideAsyncJob), when @nowait and another job
+ * holds the domain, and when QEMU does not answer: the group is then
+ * reported with what was read last, never failed. */
+void
+qemuDomainQueryBalloonGuestRefresh(virDomainObj *vm, bool nowait)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    virDomainMemoryStatStruct guest[VIR_DOMAIN_MEMORY_STAT_NR];
+    unsigned int nguest = 0;
+    g_autofree char *path = NULL;
+    int rc = -1;
+
+    if (!virDomainObjIsActive(vm) || !virDomainDefHasMemballoon(vm->def) ||
+        vm->def->memballoon->period <= 0 ||
+        priv->job.asyncJob != QEMU_ASYNC_JOB_NONE)
+        return;
+    if (nowait && priv->job.active != QEMU_JOB_NONE &&
+        priv->job.active != QEMU_JOB_QUERY)
+        return;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0) {
+        virResetLastError();
+        return;
+    }
+    path = qemuQueryBalloonPath(vm->def);
+    if (virDomainObjIsActive(vm) && qemuDomainObjEnterMonitor(vm) == 0) {
+        rc = qemuMonitorJSONGetBalloonGuestStats(priv->mon, path, guest,
+                                                 G_N_ELEMENTS(guest), &nguest);
+        if (qemuDomainObjExitMonitor(vm) < 0)
+            rc = -1;
+    }
+    if (rc == 0) {
+        memcpy(priv->memStats, guest, sizeof(guest[0]) * nguest);
+        priv->nmemStats = nguest;
+    }
+    qemuDomainObjEndJob(vm);
+    virResetLastError();
+}
+
 int
 qemuDomainQueryBalloonStatsParams(virDomainObj *vm, virTypedParamList *params)
 {

@@ -22,3 +22,4 @@ int qemuDomainQuerySetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
  * the guest statistics virDomainMemoryStats last read (when a period is
  * set), and balloon.rss from /proc.  vm locked. */
 int qemuDomainQueryBalloonStatsParams(virDomainObj *vm, virTypedParamList *params);
+void qemuDomainQueryBalloonGuestRefresh(virDomainObj *vm, bool nowait);

@@ -86,11 +86,16 @@ qemuDomainStatsCPUTotal(virDomainObj *vm, virTypedParamList *params)
     return virTypedParamListAddULLong(params, qemuProcessGetCPUTime(vm), "cpu.time");
 }
 
+/* vm locked; may take a query job and enter the monitor (guest
+ * statistics, when a stats period is set). */
 static int
-qemuDomainStatsBalloon(virDomainObj *vm, virTypedParamList *params)
+qemuDomainStatsBalloon(virDomainObj *vm, unsigned int flags, virTypedParamList *params)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
-    unsigned long long cur = vm->def->mem.cur_balloon;
+    unsigned long long cur;
+
+    qemuDomainQueryBalloonGuestRefresh(vm, flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+    cur = vm->def->mem.cur_balloon;
 
     if (virDomainObjIsActive(vm) && priv->balloonCur)
         cur = priv->balloonCur;
@@ -98,7 +103,7 @@ qemuDomainStatsBalloon(virDomainObj *vm, virTypedParamList *params)
         virTypedParamListAddULLong(params, virDomainDefGetMemoryTotal(vm->def),
                                    "balloon.maximum") < 0)
         return -1;
-    /* guest statistics cached by dommemstat, rss from /proc */
+    /* guest statistics as last read, rss from /proc */
     return qemuDomainQueryBalloonStatsParams(vm, params);
 }
 
@@ -223,7 +228,7 @@ qemuDomainStatsCollectOne(qemuDomainStatsWork *work)
     if (stats & VIR_DOMAIN_STATS_CPU_TOTAL)
         rc |= qemuDomainStatsCPUTotal(vm, params);
     if (stats & VIR_DOMAIN_STATS_BALLOON)
-        rc |= qemuDomainStatsBalloon(vm, params);
+        rc |= qemuDomainStatsBalloon(vm, work->flags, params);
     if (stats & VIR_DOMAIN_STATS_VCPU)
         rc |= qemuDomainStatsVcpu(vm, params);
     if (stats & VIR_DOMAIN_STATS_INTERFACE)
@@ -258,8 +263,10 @@ qemuDomainStatsNeedsMonitor(virDomainObj *vm, unsigned int stats)
     bool ret;
 
     virObjectLock(vm);
-    ret = (stats & VIR_DOMAIN_STATS_BLOCK) && virDomainObjIsActive(vm) &&
-          vm->def->ndisks > 0;
+    ret = virDomainObjIsActive(vm) &&
+          (((stats & VIR_DOMAIN_STATS_BLOCK) && vm->def->ndisks > 0) ||
+           ((stats & VIR_DOMAIN_STATS_BALLOON) && virDomainDefHasMemballoon(vm->def) &&
+            vm->def->memballoon->period > 0));
     virObjectUnlock(vm);
     return ret;
 }

@@ -9,6 +9,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 import os
+import re
 import signal
 import subprocess
 import textwrap
@@ -403,6 +404,18 @@ def test_guest_balloon(d):
     r = d.virsh("domstats", "--balloon", "qg1")
     t.contains(r.out, "balloon.available=", "domstats --balloon: guest statistics (cached)")
     t.contains(r.out, "balloon.last-update=", "domstats --balloon: last-update")
+    # domstats asks QEMU itself (virt-manager and exporters never call
+    # dommemstat): its last-update moves on with no dommemstat in between
+    seen = int(got.get("last_update", "0"))
+
+    def domstats_update():
+        out = d.virsh("domstats", "--balloon", "qg1").out
+        m = re.search(r"balloon\.last-update=(\d+)", out)
+        return m is not None and int(m.group(1)) > seen and "balloon.unused=" in out
+
+    t.ok(wait_for(domstats_update, 30, 1),
+         "domstats --balloon reads fresh guest statistics itself (unused, last-update)",
+         d.virsh("domstats", "--balloon", "qg1").out)
 
     r = d.virsh("setmem", "qg1", "200M", "--live")
     t.ok(r.rc == 0, "setmem --live on a guest with a balloon driver", r)
