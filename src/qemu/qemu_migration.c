@@ -985,6 +985,16 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                                     VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     }
 
+    /* the commit point: from here on the guest is the destination's (a
+     * daemon killed before the job ends and the status is written
+     * destroys it at restart: qemuMigrationRecover) */
+    qemuMigrationDstTestDelay(vm);
+    if (qemuMigrationDstCheckCommit(vm, dconn) < 0) {
+        VIR_WARN("Incoming migration of '%s' could not answer the source (%s): undoing it",
+                 vm->def->name, virGetLastErrorMessage());
+        goto fail;
+    }
+
     if (flags & VIR_MIGRATE_PERSIST_DEST) {
         virDomainDef *persistent = cookie->persistent;
         bool existed = vm->persistent;
@@ -1009,14 +1019,6 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
                                             : VIR_DOMAIN_EVENT_DEFINED_ADDED));
-    }
-
-    /* the commit point: from here on the guest is the destination's */
-    qemuMigrationDstTestDelay(vm);
-    if (qemuMigrationDstCheckCommit(vm, dconn) < 0) {
-        VIR_WARN("Incoming migration of '%s' could not answer the source (%s): undoing it",
-                 vm->def->name, virGetLastErrorMessage());
-        goto fail;
     }
 
     if (priv->migrationPort) {
@@ -1785,26 +1787,18 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
     int rc;
 
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
-        /* an incoming guest that did not finish arriving is not ours */
-        if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3) {
+        /* an incoming guest whose Finish did not pass its commit point is
+         * not ours, even when its vCPUs ran for a moment: the source was
+         * not told, and resumes its copy (or, peer-to-peer, asks us after
+         * this restart and resumes on our "not here") -- docs/THREADS.txt
+         * section 7 */
+        if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3)
             VIR_WARN("Incoming migration of '%s' was interrupted: destroying it",
                      vm->def->name);
-            return -1;
-        }
-        /* Finish records its phase before it waits for QEMU and resumes
-         * the guest: until the vCPUs run here the source still owns the
-         * guest (its Confirm, told that Finish failed, resumes it there) */
-        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
-            return -1;
-        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
-        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
-            return -1;
-        if (!running) {
-            VIR_WARN("Incoming migration of '%s' was interrupted before the guest resumed here: destroying it",
+        else
+            VIR_WARN("Incoming migration of '%s' was interrupted in its Finish, before it committed: destroying it",
                      vm->def->name);
-            return -1;
-        }
-        return 0;
+        return -1;
     }
     if (asyncJob != QEMU_ASYNC_JOB_MIGRATION_OUT)
         return 0;
