@@ -610,8 +610,8 @@ def k13_disk_full_save(a, b, kernel):
     ok, pid = start_guest(a, dirty_xml("k13", kernel), "k13", dirty=True)
     t.ok(ok, "K13: k13 runs on A (dirty guest)")
     d = tempfile_dir("k13")
-    r = nsenter(a, "mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tandem-k13", d)
-    t.ok(r.rc == 0, "K13: 4 MiB tmpfs mounted in A's namespace", r)
+    r = nsenter(a, "mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tandem-k13", d)
+    t.ok(r.rc == 0, "K13: 64 KiB tmpfs mounted in A's namespace", r)
     try:
         r, dt = timed(a, "save", "k13", os.path.join(d, "k13.save"))
         t.ok(r is not None and r.rc != 0 and "No space left on device" in r.err,
