@@ -60,7 +60,8 @@ qemuDomainObjPrivateFree(void *data)
 
 /* The private part of the status file:
  *   <monitor path='...'/> <libDir path='...'/> <pidfile path='...'/>
- *   <flags><gotShutdown/><fakeReboot/><labelled/></flags>  <save tmp='...'/>  <job .../> */
+ *   <flags><gotShutdown/><fakeReboot/><labelled/></flags>  <save tmp='...'/>
+ *   <migration maxBandwidth='MiB/s'/> (migrate-setspeed, when set)  <job .../> */
 static int
 qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
 {
@@ -86,6 +87,8 @@ qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
     }
     if (priv->saveTmpPath)
         virBufferEscapeString(buf, "<save tmp='%s'/>\n", priv->saveTmpPath);
+    if (priv->migMaxBandwidth)
+        virBufferAsprintf(buf, "<migration maxBandwidth='%lu'/>\n", priv->migMaxBandwidth);
     qemuDomainJobFormat(buf, vm);
     return 0;
 }
@@ -104,6 +107,17 @@ qemuDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt,
     priv->fakeReboot = virXPathBoolean("boolean(./flags/fakeReboot)", ctxt) == 1;
     priv->saveTmpPath = virXPathString("string(./save[1]/@tmp)", ctxt);
     priv->labelled = virXPathBoolean("boolean(./flags/labelled)", ctxt) == 1;
+    if (virXPathNode("./migration[@maxBandwidth]", ctxt)) {
+        unsigned long long bw = 0;
+
+        if (virXPathULongLong("string(./migration[1]/@maxBandwidth)", ctxt, &bw) < 0 ||
+            bw > G_MAXINT64 / (1024 * 1024)) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("status file has an invalid migration bandwidth"));
+            return -1;
+        }
+        priv->migMaxBandwidth = bw;
+    }
     if (!priv->monitorPath) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
                        _("status file has no monitor path"));

@@ -38,7 +38,9 @@ struct _qemuDomainObjPrivate {
     long long *vcpuTids;           /* host thread of each vCPU (query-cpus-fast) */
     size_t nvcpuTids;
     int migrationStatus;           /* last MIGRATION event (qemuMonitorMigrationStatus) */
-    unsigned long migMaxBandwidth; /* MiB/s for outgoing migration, 0 = unlimited */
+    unsigned long migMaxBandwidth; /* status: MiB/s for outgoing migration,
+                                    * 0 = unlimited (migrate-setspeed, or
+                                    * the bandwidth of the last migration) */
     unsigned short migrationPort;  /* incoming migration port while reserved */
     virConnectPtr migrationConn;   /* connection driving a client-managed
                                     * migration step by step (not a reference):

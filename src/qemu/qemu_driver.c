@@ -337,11 +337,22 @@ qemuStateReload(void)
     return qemuStateLoadDomains(qemu_driver);
 }
 
+/* libvirtd stops: it closed the client connections, drains its workers
+ * next, then calls stateCleanup.  An incoming migration's Finish still
+ * running must not commit (its answer is lost): see qemu_migration.h. */
+static int
+qemuStateShutdownPrepare(void)
+{
+    qemuMigrationShutdownPrepare();
+    return 0;
+}
+
 static virStateDriver qemuStateDriver = {
     .name = "QEMU",
     .stateInitialize = qemuStateInitialize,
     .stateCleanup = qemuStateCleanup,
     .stateReload = qemuStateReload,
+    .stateShutdownPrepare = qemuStateShutdownPrepare,
 };
 
 /* ---------------------------------------------------------------------- */

@@ -36,6 +36,7 @@
 #include "virtypedparam.h"
 #include "viruuid.h"
 #include "virutil.h"
+#include "virstring.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
 
@@ -67,6 +68,69 @@ qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm)
         return;
     qemuMigrationQueueEvent(driver,
                             virDomainEventJobCompletedNewFromObj(vm, params, nparams));
+}
+
+/* Set once libvirtd begins to stop (stateShutdownPrepare, after it closed
+ * every client connection): an incoming migration's Finish can no longer
+ * answer the source, so it does not commit (docs/THREADS.txt section 7).
+ * Atomic: read by Finish threads, written by the daemon's main thread. */
+static int qemuMigrationShuttingDown;
+
+void
+qemuMigrationShutdownPrepare(void)
+{
+    g_atomic_int_set(&qemuMigrationShuttingDown, 1);
+}
+
+/* TEST ONLY: TANDEM_TEST_FINISH_DELAY_MS=N makes every incoming
+ * migration's Finish wait N ms (at most 10 s) right before its commit
+ * point, with the domain unlocked, so that the fault tests can stop or
+ * kill the daemon there (tests/fault/CASES.md, K10).  Never set it
+ * elsewhere.  vm locked, the migration-in job held. */
+static void
+qemuMigrationDstTestDelay(virDomainObj *vm)
+{
+    const char *env = getenv("TANDEM_TEST_FINISH_DELAY_MS");
+    unsigned int ms = 0;
+
+    if (!env || virStrToLong_ui(env, NULL, 10, &ms) < 0 || ms == 0)
+        return;
+    ms = MIN(ms, 10000);
+    VIR_WARN("Incoming migration of '%s': test delay of %u ms before the commit (TANDEM_TEST_FINISH_DELAY_MS)",
+             vm->def->name, ms);
+    virObjectUnlock(vm);
+    g_usleep(ms * 1000ULL);
+    virObjectLock(vm);
+}
+
+/* The commit point of an incoming migration (docs/THREADS.txt section 7):
+ * Finish may keep the guest only when its answer can still reach the
+ * source.  Reports why not and returns -1 otherwise.  vm locked, the
+ * migration-in job held. */
+static int
+qemuMigrationDstCheckCommit(virDomainObj *vm, virConnectPtr dconn)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    if (g_atomic_int_get(&qemuMigrationShuttingDown)) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("incoming migration of '%s' undone: the destination's daemon is shutting down"),
+                       vm->def->name);
+        return -1;
+    }
+    if (priv->migrationConn != dconn) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("incoming migration of '%s' undone: the connection driving it closed"),
+                       vm->def->name);
+        return -1;
+    }
+    if (!virDomainObjIsActive(vm)) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("incoming migration of '%s' failed: the guest stopped on the destination"),
+                       vm->def->name);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -536,11 +600,11 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     }
     if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
         return -1;
-    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
-        return -1;
-
+    /* the bandwidth is part of the status the phase change writes */
     if (bandwidth)
         priv->migMaxBandwidth = bandwidth;
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
+        return -1;
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
                                      !!(flags & VIR_MIGRATE_AUTO_CONVERGE)) < 0)
         return -1;
@@ -854,6 +918,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     virDomainObj *vm = NULL;
     virDomainPtr dom = NULL;
     bool running = false;
+    bool defined = false;   /* this Finish made the domain persistent */
     int rc;
 
     if (!(cookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
@@ -920,6 +985,16 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                                     VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     }
 
+    /* the commit point: from here on the guest is the destination's (a
+     * daemon killed before the job ends and the status is written
+     * destroys it at restart: qemuMigrationRecover) */
+    qemuMigrationDstTestDelay(vm);
+    if (qemuMigrationDstCheckCommit(vm, dconn) < 0) {
+        VIR_WARN("Incoming migration of '%s' could not answer the source (%s): undoing it",
+                 vm->def->name, virGetLastErrorMessage());
+        goto fail;
+    }
+
     if (flags & VIR_MIGRATE_PERSIST_DEST) {
         virDomainDef *persistent = cookie->persistent;
         bool existed = vm->persistent;
@@ -939,6 +1014,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         virDomainDefFree(vm->newDef);
         vm->newDef = persistent;
         vm->persistent = 1;
+        defined = !existed;
         qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
@@ -982,6 +1058,16 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;
         }
+        /* a definition this Finish wrote goes with the guest */
+        if (defined &&
+            virDomainDeleteConfig(driver->paths.configDir,
+                                  driver->paths.autostartDir, vm) == 0) {
+            vm->persistent = 0;
+            g_clear_pointer(&vm->newDef, virDomainDefFree);
+            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                        VIR_DOMAIN_EVENT_UNDEFINED,
+                                        VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
+        }
         qemuDomainObjSetAsyncJobResult(vm, cancelled ? VIR_DOMAIN_JOB_CANCELLED
                                                      : VIR_DOMAIN_JOB_FAILED, NULL);
         priv->migrationConn = NULL;
@@ -1004,6 +1090,79 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
 /* ---------------------------------------------------------------------- */
 /* Peer to peer: the source daemon drives the destination daemon          */
 /* ---------------------------------------------------------------------- */
+
+/* How long the source of a peer-to-peer migration asks a destination
+ * whose Finish did not answer before it gives up (seconds). */
+#define QEMU_MIGRATION_ASK_DEST_SECONDS 60
+
+/* The connection to the destination broke while its Finish ran: its
+ * answer is unknown (docs/THREADS.txt section 7).  Asks the destination,
+ * over new connections to @dconnuri, until its migration-in job is over.
+ * Returns 1 when the domain is active there (the destination owns it),
+ * 0 when it is not there or inactive, -1 when the destination did not
+ * answer within QEMU_MIGRATION_ASK_DEST_SECONDS.  vm locked, the
+ * migration-out job held; the lock is released while asking. */
+static int
+qemuMigrationSrcAskDestination(virDomainObj *vm, const char *dconnuri)
+{
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    g_autofree char *name = g_strdup(vm->def->name);
+    gint64 deadline = g_get_monotonic_time() +
+                      QEMU_MIGRATION_ASK_DEST_SECONDS * G_USEC_PER_SEC;
+    int ret = -1;
+
+    memcpy(uuid, vm->def->uuid, VIR_UUID_BUFLEN);
+    VIR_WARN("Migration of '%s': the destination did not answer its Finish; asking it whether the guest runs there",
+             name);
+    virObjectUnlock(vm);
+    while (ret < 0 && g_get_monotonic_time() < deadline) {
+        virConnectPtr conn = virConnectOpenAuth(dconnuri, virConnectAuthPtrDefault, 0);
+        virDomainPtr dom = NULL;
+
+        if (conn) {
+            if (!(dom = virDomainLookupByUUID(conn, uuid))) {
+                if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+                    ret = 0;
+            } else {
+                virDomainJobInfo info = { 0 };
+                int active;
+
+                /* still in its migration-in job: undecided, ask again */
+                if (virDomainGetJobInfo(dom, &info) == 0 &&
+                    info.type == VIR_DOMAIN_JOB_NONE &&
+                    (active = virDomainIsActive(dom)) >= 0)
+                    ret = active ? 1 : 0;
+                virObjectUnref(dom);
+            }
+            virConnectClose(conn);
+        }
+        if (ret < 0)
+            g_usleep(500 * 1000);
+    }
+    virResetLastError();
+    virObjectLock(vm);
+    VIR_WARN("Migration of '%s': the destination %s", name,
+             ret == 1 ? "runs the guest: the migration succeeded" :
+             ret == 0 ? "does not run the guest: it resumes here" :
+             "did not answer in time: the guest stays paused here");
+    return ret;
+}
+
+/* The outcome of a migration is unknown (the destination did not answer
+ * in time): the source keeps its copy paused (QEMU stopped it for the
+ * switch-over) and ends the job; only the administrator can tell which
+ * copy may run.  vm locked, the migration-out job held. */
+static void
+qemuMigrationSrcLeavePaused(virQEMUDriver *driver, virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED);
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, NULL);
+    priv->migrationConn = NULL;
+    qemuDomainObjEndAsyncJob(vm);
+    qemuDomainObjSaveStatus(driver, vm);
+}
 
 static int
 qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
@@ -1097,6 +1256,46 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                                             &cookie4, &cookie4len,
                                                             destflags, cancelled);
         virObjectLock(vm);
+        if (!ddomain && !cancelled) {
+            /* QEMU sent everything, Finish failed: an answer of the
+             * destination (it has no guest), or a broken connection (the
+             * answer is unknown: ask) */
+            virErrorPtr ferr = NULL;
+            int alive;
+            int there;
+
+            virErrorPreserveLast(&ferr);
+            virObjectUnlock(vm);
+            alive = virConnectIsAlive(dconn);
+            virObjectLock(vm);
+            if (alive != 1) {
+                there = qemuMigrationSrcAskDestination(vm, dconnuri);
+                if (there == 1) {
+                    virFreeError(ferr);
+                    virFreeError(err);
+                    virResetLastError();
+                    cancelled = false;
+                    goto confirm;
+                }
+                if (there < 0) {
+                    virReportError(VIR_ERR_OPERATION_FAILED,
+                                   _("the destination of the migration of '%s' did not answer its Finish (%s) nor later: the guest may run there, so it is left paused here; check the destination, then resume or destroy it here"),
+                                   vm->def->name, ferr && ferr->message ? ferr->message : "?");
+                    virFreeError(ferr);
+                    virFreeError(err);
+                    qemuMigrationSrcLeavePaused(driver, vm);
+                    goto done;
+                }
+                virReportError(VIR_ERR_OPERATION_FAILED,
+                               _("the connection to the destination broke during the Finish of the migration of '%s' (%s); the guest does not run there and resumes here"),
+                               vm->def->name, ferr && ferr->message ? ferr->message : "?");
+                virFreeError(ferr);
+                virFreeError(err);
+                cancelled = true;
+                goto confirm;
+            }
+            virErrorRestore(&ferr);
+        }
         if (cancelled && err)
             virErrorRestore(&err);
         else
@@ -1118,6 +1317,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
     }
     if (cancelled && ret == 0)
         ret = -1;
+ done:
     if (ddomain)
         virObjectUnref(ddomain);
     virTypedParamsFree(dparams, ndparams);
@@ -1327,9 +1527,12 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
 /* Sets one of QEMU's migration parameters (@name, a number) under a
  * QEMU_JOB_MIGRATION_OP job, allowed beside an outgoing migration: the
  * setters of migrate-setspeed, migrate-setmaxdowntime, migrate-compcache.
- * vm locked, the ACL checked. */
+ * When @speed is not NULL, it becomes priv->migMaxBandwidth on success and
+ * the status file is written, still under the job (a daemon restart keeps
+ * it, like the rest of the job state).  vm locked, the ACL checked. */
 static int
-qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long value)
+qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long value,
+                         const unsigned long *speed)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autofree char *key = g_strdup_printf("U:%s", name);
@@ -1346,6 +1549,10 @@ qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long 
             rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
         if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
             ret = 0;
+    }
+    if (ret == 0 && speed) {
+        priv->migMaxBandwidth = *speed;
+        qemuDomainObjSaveStatus(qemu_driver, vm);
     }
     qemuDomainObjEndJob(vm);
     return ret;
@@ -1377,12 +1584,9 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
         ret = 0;
         goto cleanup;
     }
-    if (qemuMigrationSetParamULL(vm, "max-bandwidth",
-                                 bandwidth ? bandwidth * 1024ULL * 1024ULL :
-                                 (unsigned long long) G_MAXINT64) == 0) {
-        priv->migMaxBandwidth = bandwidth;
-        ret = 0;
-    }
+    ret = qemuMigrationSetParamULL(vm, "max-bandwidth",
+                                   bandwidth ? bandwidth * 1024ULL * 1024ULL :
+                                   (unsigned long long) G_MAXINT64, &bandwidth);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1421,7 +1625,7 @@ qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
         return -1;
     if (virDomainMigrateSetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    ret = qemuMigrationSetParamULL(vm, "downtime-limit", downtime);
+    ret = qemuMigrationSetParamULL(vm, "downtime-limit", downtime, NULL);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1513,7 +1717,7 @@ qemuDomainMigrateSetCompressionCache(virDomainPtr dom,
                        (unsigned long long) G_MAXINT64);
         goto cleanup;
     }
-    ret = qemuMigrationSetParamULL(vm, "xbzrle-cache-size", cacheSize);
+    ret = qemuMigrationSetParamULL(vm, "xbzrle-cache-size", cacheSize, NULL);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1583,26 +1787,18 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
     int rc;
 
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
-        /* an incoming guest that did not finish arriving is not ours */
-        if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3) {
+        /* an incoming guest whose Finish did not pass its commit point is
+         * not ours, even when its vCPUs ran for a moment: the source was
+         * not told, and resumes its copy (or, peer-to-peer, asks us after
+         * this restart and resumes on our "not here") -- docs/THREADS.txt
+         * section 7 */
+        if (phase < QEMU_MIGRATION_IN_PHASE_FINISH3)
             VIR_WARN("Incoming migration of '%s' was interrupted: destroying it",
                      vm->def->name);
-            return -1;
-        }
-        /* Finish records its phase before it waits for QEMU and resumes
-         * the guest: until the vCPUs run here the source still owns the
-         * guest (its Confirm, told that Finish failed, resumes it there) */
-        if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
-            return -1;
-        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
-        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
-            return -1;
-        if (!running) {
-            VIR_WARN("Incoming migration of '%s' was interrupted before the guest resumed here: destroying it",
+        else
+            VIR_WARN("Incoming migration of '%s' was interrupted in its Finish, before it committed: destroying it",
                      vm->def->name);
-            return -1;
-        }
-        return 0;
+        return -1;
     }
     if (asyncJob != QEMU_ASYNC_JOB_MIGRATION_OUT)
         return 0;

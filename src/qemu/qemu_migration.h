@@ -43,6 +43,11 @@ void qemuMigrationRegister(virHypervisorDriver *driver);
 void qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
                              unsigned long long asyncStarted);
 
+/* libvirtd begins to stop (stateShutdownPrepare; its client connections
+ * are closed already): incoming migrations no longer commit, their Finish
+ * undoes them (docs/THREADS.txt section 7).  Any thread. */
+void qemuMigrationShutdownPrepare(void);
+
 /* Resolves a migration job interrupted by a daemon restart, by its phase.
  * Called by the reconnect code with the adopted async job held and the
  * monitor connected.  Returns 0 when the domain stays, -1 when it must be

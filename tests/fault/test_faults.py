@@ -506,6 +506,286 @@ def k9_client_disconnect(a, b, kernel):
     cleanup_guest("k9o", a)
 
 
+def restart_with_env(d, env):
+    """Restarts daemon d with extra environment env (replacing the last
+    one): used for the test-only knobs of the driver."""
+    d.stop()
+    for k in [k for k in d.extra_env if k.startswith("TANDEM_TEST_")]:
+        del d.extra_env[k]
+    d.extra_env.update(env)
+    d.start()
+
+
+def k10_dest_stopped_in_finish(a, b, kernel, sig, p2p):
+    """F2 window 1: the destination daemon stops (SIGTERM) or dies
+    (SIGKILL) while its Finish runs.  The test-only knob
+    TANDEM_TEST_FINISH_DELAY_MS holds every Finish of B for 5 s right
+    before its commit point (after the guest's vCPUs were resumed on B)."""
+    tag = ("t" if sig == signal.SIGTERM else "k") + ("p" if p2p else "m")
+    name = "k10" + tag
+    label = "K10%s" % tag
+    restart_with_env(b, {"TANDEM_TEST_FINISH_DELAY_MS": "5000"})
+    try:
+        ok, pid = start_guest(a, bare_xml(name), name)
+        t.ok(ok, "%s: %s runs on A" % (label, name))
+        mark = len(b.log())
+        p = migrate_bg(a, name, b, ["--p2p"] if p2p else [])
+        reached = wait_for(lambda: "Incoming migration of '%s': test delay" % name in b.log()[mark:], 60, 0.05)
+        t.ok(reached, "%s: B's Finish reached its commit point (test delay)" % label, log_about(b, name))
+        t.ok(active(b, name) and proc_state(qemu_pid(b, name)) is not None,
+             "%s: the guest runs on B at that moment (vCPUs resumed)" % label)
+        b.stop(sig)
+        restart_with_env(b, {})
+        rc, err = finish(p)
+        t.ok(rc not in (0, None), "%s: the client sees the migration fail" % label, "rc=%s %s" % (rc, err))
+        print("# %s: client error: %s" % (label, err.strip()))
+        if p2p:
+            t.ok("does not run there and resumes here" in err,
+                 "%s: the client's error says the destination does not run it and it resumes here" % label, err)
+        ok, seen = one_copy(a, b, name, "A", 90)
+        t.ok(ok, "%s: exactly one copy, on A (F2 window 1)" % label,
+             "%s\nA's log:\n%s\nB's log:\n%s" % (seen, log_about(a, name), log_about(b, name)))
+        t.ok(qemu_pid(a, name) == pid, "%s: A's own QEMU" % label)
+        t.ok(wait_for(lambda: domstate(a, name).startswith("running"), 30),
+             "%s: running on A" % label, domstate(a, name))
+        r = a.virsh("dominfo", name)
+        t.ok(r.rc == 0 and re.search(r"Persistent:\s+yes", r.out), "%s: still defined on A" % label, r)
+        r = a.virsh("domjobinfo", name)
+        t.ok(r.rc == 0 and re.search(r"Job type:\s+None", r.out), "%s: no job left on A" % label, r)
+        want = ("Incoming migration of '%s' could not answer the source (operation failed: incoming "
+                "migration of '%s' undone: the destination's daemon is shutting down): undoing it"
+                % (name, name)) if sig == signal.SIGTERM else \
+            "Incoming migration of '%s' was interrupted in its Finish, before it committed: destroying it" % name
+        t.ok(want in b.log()[mark:], "%s: B's log says why it dropped the guest" % label,
+             "want: %s\n%s" % (want, log_about(b, name)))
+        if p2p:
+            t.ok("Migration of '%s': the destination does not run the guest: it resumes here" % name in a.log(),
+                 "%s: A asked B after B's restart before resuming" % label, log_about(a, name))
+    finally:
+        restart_with_env(b, {})
+        cleanup_guest(name, a, b)
+
+
+def k11_setspeed_restart(a, b, kernel):
+    # (a) set on a running guest, daemon restarted (SIGTERM)
+    ok, pid = start_guest(a, bare_xml("k11"), "k11")
+    t.ok(ok, "K11: k11 runs on A")
+    r = a.virsh("migrate-setspeed", "k11", "7")
+    t.ok(r.rc == 0, "K11: migrate-setspeed 7", r)
+    a.stop()
+    a.start()
+    r = a.virsh("migrate-getspeed", "k11")
+    t.ok(r.rc == 0 and r.out.strip() == "7", "K11: after a daemon restart migrate-getspeed says 7", r)
+    cleanup_guest("k11", a)
+    # (b) changed during a migration, source daemon killed, restarted: the
+    # interrupted migration is cancelled, the speed stays
+    ok, pid = start_guest(a, dirty_xml("k11m", kernel), "k11m", dirty=True)
+    t.ok(ok, "K11m: k11m runs on A")
+    p = migrate_bg(a, "k11m", b, ["--bandwidth", "2"])
+    t.ok(wait_for(lambda: migrating(a, "k11m"), 60), "K11m: migration running")
+    r = a.virsh("migrate-getspeed", "k11m")
+    t.ok(r.rc == 0 and r.out.strip() == "2", "K11m: migrate-getspeed during the migration says 2", r)
+    r = a.virsh("migrate-setspeed", "k11m", "3")
+    t.ok(r.rc == 0, "K11m: migrate-setspeed 3 during the migration", r)
+    a.stop(signal.SIGKILL)
+    a.start()
+    rc, err = finish(p)
+    t.ok(rc not in (0, None), "K11m: the client sees the migration fail", err)
+    ok, seen = one_copy(a, b, "k11m", "A", 90)
+    t.ok(ok and qemu_pid(a, "k11m") == pid, "K11m: the guest stays on A, same QEMU", seen)
+    r = a.virsh("migrate-getspeed", "k11m")
+    t.ok(r.rc == 0 and r.out.strip() == "3", "K11m: after the restart migrate-getspeed says 3", r)
+    r = a.virsh("qemu-monitor-command", "k11m", '{"execute":"query-migrate-parameters"}')
+    t.ok(r.rc == 0 and re.search(r'"max-bandwidth":\s*3145728\b', r.out),
+         "K11m: QEMU's max-bandwidth is 3 MiB/s", r)
+    cleanup_guest("k11m", a, b)
+
+
+def nsenter(d, *argv):
+    """Runs argv in daemon d's mount namespace (where its QEMUs and its
+    file writes live)."""
+    return run(["nsenter", "-t", str(d.proc.pid), "-m"] + list(argv))
+
+
+def k13_disk_full_save(a, b, kernel):
+    """virsh save to a directory on a small tmpfs (mounted in A's mount
+    namespace only) that cannot hold the image."""
+    ok, pid = start_guest(a, dirty_xml("k13", kernel), "k13", dirty=True)
+    t.ok(ok, "K13: k13 runs on A (dirty guest)")
+    d = tempfile_dir("k13")
+    r = nsenter(a, "mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tandem-k13", d)
+    t.ok(r.rc == 0, "K13: 64 KiB tmpfs mounted in A's namespace", r)
+    try:
+        r, dt = timed(a, "save", "k13", os.path.join(d, "k13.save"))
+        t.ok(r is not None and r.rc != 0 and "No space left on device" in r.err,
+             "K13: save fails, naming the full disk", r)
+        print("# K13: save failed after %.1f s: %s" % (dt, r and r.err.strip()))
+        t.ok(wait_for(lambda: domstate(a, "k13").startswith("running"), 30),
+             "K13: the guest runs on (state)", domstate(a, "k13"))
+        t.ok(qemu_pid(a, "k13") == pid and alive(pid), "K13: same QEMU")
+        r = nsenter(a, "ls", "-A", d)
+        t.ok(r.rc == 0 and r.out.strip() == "", "K13: nothing left on the full disk (no partial image)", r)
+        r = a.virsh("domjobinfo", "k13")
+        t.ok(r.rc == 0 and re.search(r"Job type:\s+None", r.out), "K13: no job left", r)
+        r = a.virsh("domjobinfo", "--completed", "k13")
+        t.ok(r.rc == 0 and re.search(r"Job type:\s+Failed", r.out), "K13: the completed job says Failed", r)
+        r1 = a.virsh("suspend", "k13", timeout=HANG)
+        r2 = a.virsh("resume", "k13", timeout=HANG)
+        t.ok(r1.rc == 0 and r2.rc == 0, "K13: domain usable (suspend/resume)", (r1, r2))
+        r = a.virsh("save", "k13", os.path.join(a.dir, "k13.save"), timeout=HANG)
+        t.ok(r.rc == 0 and not active(a, "k13"), "K13: save to a disk with room works afterwards", r)
+    finally:
+        nsenter(a, "umount", d)
+        os.rmdir(d)
+        try:
+            os.unlink(os.path.join(a.dir, "k13.save"))
+        except OSError:
+            pass
+    cleanup_guest("k13", a)
+
+
+def tempfile_dir(tag):
+    import tempfile
+    return tempfile.mkdtemp(prefix="tandem-%s-" % tag)
+
+
+class LinkNet:
+    """A network namespace with a veth pair to the root namespace, private
+    addresses, and daemon C (a third host) living in the namespace: the
+    migration data from A to C crosses the veth pair, whose root end the
+    test sets down to cut the link.  Everything created here is deleted
+    by teardown()."""
+
+    def __init__(self):
+        pid = os.getpid()
+        self.ns = "tdmfault%d" % pid
+        self.vroot = "tfr%d" % (pid % 10000000)
+        self.vns = "tfn%d" % (pid % 10000000)
+        self.addr_a = "10.213.%d.1" % (pid % 250)
+        self.addr_c = "10.213.%d.2" % (pid % 250)
+        self.daemon = None
+        self.created = False
+        self.failed = None
+
+    def setup(self):
+        steps = [["ip", "netns", "add", self.ns],
+                 ["ip", "link", "add", self.vroot, "type", "veth", "peer", "name", self.vns],
+                 ["ip", "link", "set", self.vns, "netns", self.ns],
+                 ["ip", "addr", "add", self.addr_a + "/30", "dev", self.vroot],
+                 ["ip", "link", "set", self.vroot, "up"],
+                 ["ip", "netns", "exec", self.ns, "ip", "addr", "add", self.addr_c + "/30", "dev", self.vns],
+                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.vns, "up"],
+                 ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"]]
+        if self.failed:
+            return self.failed
+        for argv in steps:
+            r = run(argv)
+            if argv[:3] == ["ip", "netns", "add"] and r.rc == 0:
+                self.created = True
+            if r.rc != 0:
+                self.failed = "%s: %s" % (" ".join(argv), r.err.strip())
+                self.teardown()
+                return self.failed
+        self.daemon = FaultDaemon("faultC", netns=self.ns,
+                                  qemu_conf=CONF % (PORT_BASE + 10, PORT_BASE + 19))
+        self.daemon.start()
+        return None
+
+    def link(self, up):
+        return run(["ip", "link", "set", self.vroot, "up" if up else "down"])
+
+    def teardown(self):
+        if self.daemon:
+            self.daemon.cleanup()
+            self.daemon = None
+        if self.created:
+            run(["ip", "link", "del", self.vroot])      # deletes its peer too
+            run(["ip", "netns", "del", self.ns])
+            self.created = False
+
+
+LINK = LinkNet()
+
+
+def k12_link_cut(a, b, kernel, relink):
+    """Migration A -> C over the veth pair; the link is set down while the
+    (throttled, never converging) migration runs.  Nothing times out by
+    itself soon (TCP retransmits for many minutes): the user's abort ends
+    it.  relink: the link comes back up first and the migration moves
+    again before the abort."""
+    if LINK.daemon is None:
+        why = LINK.setup()
+        if why:
+            t.ok(False, "K12: network namespace and veth pair set up", why)
+            return
+    c = LINK.daemon
+    if not c.alive():
+        c.start()
+    name = "k12" + ("b" if relink else "a")
+    label = "K12" + ("b" if relink else "a")
+    ok, pid = start_guest(a, dirty_xml(name, kernel), name, dirty=True)
+    t.ok(ok, "%s: %s runs on A" % (label, name))
+    argv = ["virsh", "-q", "-c", a.uri, "migrate", "--live", "--persistent", "--undefinesource",
+            name, c.uri, "--migrateuri", "tcp://%s" % LINK.addr_c, "--listen-address", LINK.addr_c,
+            "--bandwidth", "2"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t.ok(wait_for(lambda: migrating(a, name), 60) and
+             wait_for(lambda: jobinfo(c, name).get("Job type") == "Unbounded", 30),
+             "%s: migration running over the veth pair (A -> C)" % label)
+        r = LINK.link(False)
+        t.ok(r.rc == 0, "%s: link set down" % label, r)
+        # the data already in flight drains into the socket buffers, then
+        # QEMU's sender blocks: the migration stalls (nothing fails soon)
+        before = jobinfo(a, name).get("Memory processed")
+        seen = []
+
+        def stable():
+            seen.append(jobinfo(a, name).get("Memory processed"))
+            return len(seen) >= 2 and seen[-1] == seen[-2]
+        t.ok(wait_for(stable, 60, 2), "%s: the migration stalls (memory processed stops moving)" % label,
+             seen)
+        stalled = seen[-1]
+        print("# %s: memory processed %s at the cut, then %s" % (label, before, " ".join(seen)))
+        for d, host in ((a, "A"), (c, "C")):
+            for args in (["dominfo", name], ["domstate", "--reason", name], ["domjobinfo", name]):
+                r, dt = timed(d, *args, timeout=HANG)
+                t.ok(r is not None and r.rc == 0,
+                     "%s: %s on %s answers during the stall (%.2f s)" % (label, args[0], host, dt), r)
+        t.ok(domstate(a, name) == "running (migrating)" or domstate(a, name).startswith("running"),
+             "%s: the guest still runs on A during the stall" % label, domstate(a, name))
+        t.ok(jobinfo(a, name).get("Job type") == "Unbounded" and p.poll() is None,
+             "%s: the migration is still in progress (no premature failure)" % label,
+             jobinfo(a, name))
+        if relink:
+            r = LINK.link(True)
+            t.ok(r.rc == 0, "%s: link set up again" % label, r)
+            t.ok(wait_for(lambda: jobinfo(a, name).get("Memory processed") != stalled, 60, 0.5),
+                 "%s: the migration moves again once the link is back" % label,
+                 "still %s" % jobinfo(a, name).get("Memory processed"))
+        r = a.virsh("domjobabort", name, timeout=HANG)
+        t.ok(r.rc == 0, "%s: domjobabort on A" % label, r)
+        rc, err = finish(p)
+        t.ok(rc not in (0, None) and "operation aborted: migration job: canceled by client" in err,
+             "%s: the client says the migration was aborted by the client" % label, "rc=%s %s" % (rc, err))
+        print("# %s: client error: %s" % (label, err.strip()))
+        ok, seen = one_copy(a, c, name, "A", 60)
+        t.ok(ok and qemu_pid(a, name) == pid, "%s: the guest stays on A only, same QEMU; nothing on C" % label,
+             "%s\nA:\n%s\nC:\n%s" % (seen, log_about(a, name), log_about(c, name)))
+        t.ok(wait_for(lambda: domstate(a, name).startswith("running"), 30),
+             "%s: running on A" % label, domstate(a, name))
+        r = a.virsh("domjobinfo", name)
+        t.ok(r.rc == 0 and re.search(r"Job type:\s+None", r.out), "%s: no job left on A" % label, r)
+        r = c.virsh("list", "--all", "--name")
+        t.ok(r.rc == 0 and name not in r.out.split(), "%s: C has no such domain" % label, r)
+    finally:
+        LINK.link(True)
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+        cleanup_guest(name, a, c)
+
+
 def guest_kernel():
     r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
     if r.rc == 77:
@@ -532,8 +812,15 @@ def main():
              ("K6dm", k6_daemon_kill_during_migration, ("dest", False)),
              ("K6dp", k6_daemon_kill_during_migration, ("dest", True)),
              ("K7", k7_status_file_corrupt, ()), ("K8", k8_definition_corrupt, ()),
-             ("K9", k9_client_disconnect, ())]
-    needs_kernel = {"K3", "K4p", "K4f", "K6sm", "K6sp", "K6dm", "K6dp", "K9"}
+             ("K9", k9_client_disconnect, ()),
+             ("K10tm", k10_dest_stopped_in_finish, (signal.SIGTERM, False)),
+             ("K10tp", k10_dest_stopped_in_finish, (signal.SIGTERM, True)),
+             ("K10km", k10_dest_stopped_in_finish, (signal.SIGKILL, False)),
+             ("K11", k11_setspeed_restart, ()),
+             ("K12a", k12_link_cut, (False,)), ("K12b", k12_link_cut, (True,)),
+             ("K13", k13_disk_full_save, ())]
+    needs_kernel = {"K3", "K4p", "K4f", "K6sm", "K6sp", "K6dm", "K6dp", "K9", "K11", "K12a", "K12b",
+                    "K13"}
     try:
         a.start()
         b.start()
@@ -553,8 +840,9 @@ def main():
     finally:
         if t.failed:
             os.environ["TANDEM_KEEP_TMP"] = "1"
-            print("# logs kept: %s %s" % (a.dir, b.dir))
-        for d in (a, b):
+            print("# logs kept: %s %s%s" % (a.dir, b.dir, " " + LINK.daemon.dir if LINK.daemon else ""))
+        extra = [LINK.daemon] if LINK.daemon else []
+        for d in [a, b] + extra:
             rundir = d.private("/run/libvirt/qemu")
             for n in os.listdir(rundir) if os.path.isdir(rundir) else []:
                 if n.endswith(".pid") and n != "driver.pid":
@@ -563,6 +851,7 @@ def main():
                         os.kill(pid, signal.SIGCONT)
                         os.kill(pid, signal.SIGKILL)
             d.cleanup()
+        LINK.teardown()
     t.done()
 
 

@@ -2,7 +2,7 @@
 # run-short.sh: the short stress run of `make check` (TAP): 60 s, 4
 # clients, 3 guests, two daemons, a fixed seed (STRESS_SEED overrides,
 # STRESS_SHORT_SECONDS the duration).  Daemon restarts happen only between
-# migrations here (a restart during a migration's last steps is finding F2
+# migrations here (a restart during a migration's last steps is finding F9
 # in tests/stress/FINDINGS.md); `make check-stress` runs the full mix.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 srcdir=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}

@@ -799,7 +799,7 @@ class Stress:
                 h = self.hosts[rng.choice("AB")]
                 sig = signal.SIGKILL if rng.random() < self.args.kill_ratio else signal.SIGTERM
                 if self.args.no_restart_during_migration:
-                    # finding F2: a restart of the source between the
+                    # finding F9: a restart of the source between the
                     # destination's resume and Confirm leaves a paused copy
                     with self.cond:
                         self.restart_pending = True
@@ -1118,7 +1118,7 @@ def main():
     ap.add_argument("--settle", type=float, default=30,
                     help="bound on the wait for asynchronous cleanup before a check fails")
     ap.add_argument("--no-restart-during-migration", action="store_true",
-                    help="restart a daemon only while no migration runs (avoids known bug F2)")
+                    help="restart a daemon only while no migration runs (avoids known bug F9)")
     ap.add_argument("--port-base", type=int, default=0)
     ap.add_argument("--driver-dir", default=DRIVER_DIR)
     args = ap.parse_args()
