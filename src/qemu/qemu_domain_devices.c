@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -756,6 +757,135 @@ qemuDomainSendKey(virDomainPtr dom,
 
 
 /* ---------------------------------------------------------------------- */
+/* virDomainOpenGraphics[FD]: a client socket handed to QEMU's VNC/SPICE  */
+/* server (virt-manager's console on a local connection)                  */
+/* ---------------------------------------------------------------------- */
+
+#define QEMU_GRAPHICS_FDNAME "graphicsfd"
+
+/* vm locked, no job: QEMU's name of graphics device @idx's protocol. */
+static const char *
+qemuDevicesGraphicsProtocol(virDomainObj *vm, unsigned int idx)
+{
+    virDomainGraphicsDef *gr;
+
+    if (idx >= vm->def->ngraphics) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("no graphics device with index %u"), idx);
+        return NULL;
+    }
+    gr = vm->def->graphics[idx];
+    switch ((virDomainGraphicsType) gr->type) {
+    case VIR_DOMAIN_GRAPHICS_TYPE_VNC:
+        return "vnc";
+    case VIR_DOMAIN_GRAPHICS_TYPE_SPICE:
+        return "spice";
+    default:
+        virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                       _("only VNC and SPICE graphics can be opened, not '%s'"),
+                       virDomainGraphicsTypeToString(gr->type));
+        return NULL;
+    }
+}
+
+/* vm locked and active, no job: takes a modify job, gives QEMU a copy of
+ * @fd and connects it to graphics device @idx's server. */
+static int
+qemuDevicesGraphicsAddClient(virDomainObj *vm, unsigned int idx, int fd,
+                             unsigned int flags)
+{
+    qemuMonitor *mon;
+    const char *protocol;
+    int rc;
+    int ret = -1;
+
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0)
+        return -1;
+    if (virDomainObjCheckActive(vm) < 0 ||
+        !(protocol = qemuDevicesGraphicsProtocol(vm, idx)))
+        goto endjob;
+
+    mon = QEMU_DOMAIN_PRIVATE(vm)->mon;
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONSendFileHandle(mon, QEMU_GRAPHICS_FDNAME, fd);
+    if (rc == 0) {
+        rc = qemuMonitorJSONAddClient(mon, protocol, QEMU_GRAPHICS_FDNAME,
+                                      !!(flags & VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH));
+        if (rc < 0) {
+            virErrorPtr err = NULL;
+
+            virErrorPreserveLast(&err);
+            ignore_value(qemuMonitorJSONCloseFileHandle(mon, QEMU_GRAPHICS_FDNAME));
+            virErrorRestore(&err);
+        }
+    }
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+    ret = 0;
+
+ endjob:
+    qemuDomainObjEndJob(vm);
+    return ret;
+}
+
+static int
+qemuDomainOpenGraphics(virDomainPtr dom, unsigned int idx, int fd,
+                       unsigned int flags)
+{
+    virDomainObj *vm;
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainOpenGraphicsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0 ||
+        !qemuDevicesGraphicsProtocol(vm, idx))
+        goto cleanup;
+    ret = qemuDevicesGraphicsAddClient(vm, idx, fd, flags);
+
+ cleanup:
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+static int
+qemuDomainOpenGraphicsFD(virDomainPtr dom, unsigned int idx, unsigned int flags)
+{
+    virDomainObj *vm;
+    int pair[2] = { -1, -1 };
+    int ret = -1;
+
+    virCheckFlags(VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainOpenGraphicsFdEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0 ||
+        !qemuDevicesGraphicsProtocol(vm, idx))
+        goto cleanup;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+        virReportSystemError(errno, "%s", _("cannot create a socket pair for the graphics client"));
+        goto cleanup;
+    }
+    if (qemuDevicesGraphicsAddClient(vm, idx, pair[1], flags) < 0)
+        goto cleanup;
+    ret = pair[0];
+    pair[0] = -1;
+
+ cleanup:
+    VIR_FORCE_CLOSE(pair[0]);
+    VIR_FORCE_CLOSE(pair[1]);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+
+/* ---------------------------------------------------------------------- */
 /* virsh change-media / update-device                                     */
 /* ---------------------------------------------------------------------- */
 
@@ -1131,6 +1261,8 @@ void
 qemuDomainDevicesRegister(virHypervisorDriver *driver)
 {
     driver->domainOpenConsole = qemuDomainOpenConsole;
+    driver->domainOpenGraphics = qemuDomainOpenGraphics;
+    driver->domainOpenGraphicsFD = qemuDomainOpenGraphicsFD;
     driver->domainScreenshot = qemuDomainScreenshot;
     driver->domainSendKey = qemuDomainSendKey;
     driver->domainUpdateDeviceFlags = qemuDomainUpdateDeviceFlags;

@@ -29,6 +29,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -64,6 +65,7 @@ struct _qemuMonitorMsg {
     char *cmdname;
     char *key;               /* coalescing key, NULL if not coalescible */
     char *line;              /* the command as sent, with "\n" */
+    int passFd;              /* sent with the command's first byte, or -1 */
     qemuMonitorMsgState state;
     bool failed;             /* DONE without a reply (monitor broke) */
     tdmJSONValue *reply;     /* the whole reply object when DONE */
@@ -88,6 +90,9 @@ struct _qemuMonitor {
     size_t rxScanned;             /* rxBuf[0..rxScanned) has no newline */
     GString *txBuf;               /* bytes to write */
     size_t txOffset;              /* already written from txBuf */
+    int txFd;                     /* to pass (SCM_RIGHTS) with the byte at
+                                   * txBuf[txFdOffset], or -1; one at a time */
+    size_t txFdOffset;
 
     tdmJSONValue *greeting;       /* the "QMP" object of the greeting */
     unsigned long long serial;    /* last id number used */
@@ -176,6 +181,7 @@ qemuMonitorMsgFree(qemuMonitorMsg *msg)
     g_free(msg->cmdname);
     g_free(msg->key);
     g_free(msg->line);
+    VIR_FORCE_CLOSE(msg->passFd);
     tdmJSONValueFree(msg->reply);
     g_free(msg);
 }
@@ -209,6 +215,7 @@ qemuMonitorDispose(void *obj)
     }
 
     VIR_FORCE_CLOSE(mon->fd);
+    VIR_FORCE_CLOSE(mon->txFd);
     virCondDestroy(&mon->notify);
     g_free(mon->rxBuf);
     if (mon->txBuf)
@@ -469,7 +476,17 @@ qemuMonitorFillSlots_locked(qemuMonitor *mon)
         return;
 
     while (g_hash_table_size(mon->inFlight) < QEMU_MONITOR_MAX_IN_FLIGHT &&
-           (msg = g_queue_pop_head(mon->pending))) {
+           (msg = g_queue_peek_head(mon->pending))) {
+        if (msg->passFd >= 0) {
+            /* QEMU keeps the last fd it received for the next getfd:
+             * one in the send buffer at a time */
+            if (mon->txFd >= 0)
+                break;
+            mon->txFd = msg->passFd;
+            msg->passFd = -1;
+            mon->txFdOffset = mon->txBuf->len;
+        }
+        g_queue_pop_head(mon->pending);
         msg->state = QEMU_MONITOR_MSG_IN_FLIGHT;
         g_hash_table_insert(mon->inFlight, msg->id, msg);
         g_string_append(mon->txBuf, msg->line);
@@ -562,17 +579,53 @@ qemuMonitorFail(qemuMonitor *mon, bool eof, const char *message)
 }
 
 
+/* Sends one byte of @buf with @passfd attached (SCM_RIGHTS). */
+static ssize_t
+qemuMonitorSendFdByte(int sock, const char *buf, int passfd)
+{
+    struct msghdr hdr = { 0 };
+    struct iovec iov = { .iov_base = (void *) buf, .iov_len = 1 };
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct cmsghdr *cmsg;
+
+    memset(&control, 0, sizeof(control));
+    hdr.msg_iov = &iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control.buf;
+    hdr.msg_controllen = sizeof(control.buf);
+    cmsg = CMSG_FIRSTHDR(&hdr);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &passfd, sizeof(int));
+    return sendmsg(sock, &hdr, MSG_NOSIGNAL);
+}
+
+
 /* Returns 0, or -1 with *@reason set. */
 static int
 qemuMonitorIOWrite_locked(qemuMonitor *mon, char **reason)
 {
     while (mon->txOffset < mon->txBuf->len) {
-        ssize_t n = send(mon->fd, mon->txBuf->str + mon->txOffset,
-                         mon->txBuf->len - mon->txOffset, MSG_NOSIGNAL);
+        size_t len = mon->txBuf->len - mon->txOffset;
+        ssize_t n;
 
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(mon->fd, mon->txBuf->str + mon->txOffset,
-                      mon->txBuf->len - mon->txOffset);
+        if (mon->txFd >= 0 && mon->txOffset == mon->txFdOffset) {
+            n = qemuMonitorSendFdByte(mon->fd, mon->txBuf->str + mon->txOffset, mon->txFd);
+            if (n > 0) {
+                VIR_DEBUG("mon=%p passed fd %d", mon, mon->txFd);
+                VIR_FORCE_CLOSE(mon->txFd);
+            }
+        } else {
+            if (mon->txFd >= 0 && mon->txOffset < mon->txFdOffset)
+                len = mon->txFdOffset - mon->txOffset;
+            n = send(mon->fd, mon->txBuf->str + mon->txOffset, len, MSG_NOSIGNAL);
+            if (n < 0 && errno == ENOTSOCK)
+                n = write(mon->fd, mon->txBuf->str + mon->txOffset, len);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -867,6 +920,7 @@ qemuMonitorOpen(int fd,
         return NULL;
 
     mon->fd = -1;
+    mon->txFd = -1;
     mon->watch = -1;
     if (virCondInit(&mon->notify) < 0) {
         virReportSystemError(errno, "%s",
@@ -1112,11 +1166,12 @@ qemuMonitorMsgAbandon_locked(qemuMonitor *mon, qemuMonitorMsg *msg)
 }
 
 
-int
-qemuMonitorSendCommand(qemuMonitor *mon,
-                       tdmJSONValue **cmd,
-                       qemuMonitorCommandClass cmdClass,
-                       tdmJSONValue **reply)
+static int
+qemuMonitorSendCommandInternal(qemuMonitor *mon,
+                               tdmJSONValue **cmd,
+                               qemuMonitorCommandClass cmdClass,
+                               int passFd,
+                               tdmJSONValue **reply)
 {
     g_autoptr(tdmJSONValue) command = g_steal_pointer(cmd);
     g_autofree char *key = NULL;
@@ -1143,7 +1198,7 @@ qemuMonitorSendCommand(qemuMonitor *mon,
     /* ids are ours */
     ignore_value(tdmJSONValueObjectRemove(command, "id"));
 
-    if (qemuMonitorCommandIsCoalescible(cmdname) &&
+    if (passFd < 0 && qemuMonitorCommandIsCoalescible(cmdname) &&
         !(key = tdmJSONValueToString(command, false)))
         return -1;
 
@@ -1180,12 +1235,18 @@ qemuMonitorSendCommand(qemuMonitor *mon,
         msg->key = g_steal_pointer(&key);
         msg->state = QEMU_MONITOR_MSG_PENDING;
         msg->waiters = 1;
+        msg->passFd = -1;
         if (tdmJSONValueObjectSetString(command, "id", msg->id) < 0 ||
             !(text = tdmJSONValueToString(command, false))) {
             qemuMonitorMsgFree(msg);
             goto cleanup;
         }
         msg->line = g_strdup_printf("%s\n", text);
+        if (passFd >= 0 && (msg->passFd = fcntl(passFd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            virReportSystemError(errno, _("cannot pass a file descriptor with '%s'"), cmdname);
+            qemuMonitorMsgFree(msg);
+            goto cleanup;
+        }
         g_queue_push_tail(mon->pending, msg);
         qemuMonitorFillSlots_locked(mon);
     }
@@ -1238,6 +1299,27 @@ qemuMonitorSendCommand(qemuMonitor *mon,
                      joined ? " (joined an identical command in flight)" : "");
     }
     return ret;
+}
+
+
+int
+qemuMonitorSendCommand(qemuMonitor *mon,
+                       tdmJSONValue **cmd,
+                       qemuMonitorCommandClass cmdClass,
+                       tdmJSONValue **reply)
+{
+    return qemuMonitorSendCommandInternal(mon, cmd, cmdClass, -1, reply);
+}
+
+
+int
+qemuMonitorSendCommandWithFd(qemuMonitor *mon,
+                             tdmJSONValue **cmd,
+                             qemuMonitorCommandClass cmdClass,
+                             int passFd,
+                             tdmJSONValue **reply)
+{
+    return qemuMonitorSendCommandInternal(mon, cmd, cmdClass, passFd, reply);
 }
 
 

@@ -203,6 +203,15 @@ int qemuMonitorSendCommand(qemuMonitor *mon,
                            qemuMonitorCommandClass cmdClass,
                            tdmJSONValue **reply);
 
+/* As qemuMonitorSendCommand, passing a copy of @passFd to QEMU with the
+ * command's first byte (SCM_RIGHTS), for "getfd" and "add-fd".  Never
+ * coalesced.  The caller keeps @passFd. */
+int qemuMonitorSendCommandWithFd(qemuMonitor *mon,
+                                 tdmJSONValue **cmd,
+                                 qemuMonitorCommandClass cmdClass,
+                                 int passFd,
+                                 tdmJSONValue **reply);
+
 /* If @reply carries an "error", reports it (VIR_ERR_INTERNAL_ERROR with
  * QEMU's class and desc) and returns -1; otherwise 0. */
 int qemuMonitorReplyCheckError(const char *cmdname, tdmJSONValue *reply);

@@ -815,6 +815,43 @@ qemuMonitorJSONSetPassword(qemuMonitor *mon,
 
 
 int
+qemuMonitorJSONSendFileHandle(qemuMonitor *mon, const char *fdname, int fd)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("getfd", "s:fdname", fdname, NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    if (!cmd)
+        return -1;
+    if (qemuMonitorSendCommandWithFd(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, fd, &reply) < 0)
+        return -1;
+    return qemuMonitorReplyCheckError("getfd", reply);
+}
+
+
+int
+qemuMonitorJSONCloseFileHandle(qemuMonitor *mon, const char *fdname)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("closefd", "s:fdname", fdname, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONAddClient(qemuMonitor *mon, const char *protocol,
+                         const char *fdname, bool skipauth)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("add_client",
+                                                      "s:protocol", protocol,
+                                                      "s:fdname", fdname,
+                                                      "b:skipauth", skipauth,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
 qemuMonitorJSONExpirePassword(qemuMonitor *mon,
                               const char *protocol,
                               const char *expireTime)

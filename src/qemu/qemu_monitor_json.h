@@ -203,6 +203,12 @@ int qemuMonitorJSONSetPassword(qemuMonitor *mon,
                                const char *password,
                                const char *connected);
 /* expire_password: @expireTime "never", "now", "+SECONDS" or epoch seconds */
+/* getfd: QEMU keeps a copy of @fd under @fdname (the caller keeps @fd). */
+int qemuMonitorJSONSendFileHandle(qemuMonitor *mon, const char *fdname, int fd);
+int qemuMonitorJSONCloseFileHandle(qemuMonitor *mon, const char *fdname);
+/* add_client: hands the fd named @fdname to QEMU's @protocol server. */
+int qemuMonitorJSONAddClient(qemuMonitor *mon, const char *protocol,
+                             const char *fdname, bool skipauth);
 int qemuMonitorJSONExpirePassword(qemuMonitor *mon,
                                   const char *protocol,
                                   const char *expireTime);

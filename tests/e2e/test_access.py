@@ -31,6 +31,7 @@ import os
 import pwd
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -128,6 +129,15 @@ def _console(c):
             st.abort()
         except libvirt.libvirtError:
             pass
+
+
+def _graphics(c):
+    a, b = socket.socketpair()
+    try:
+        c.run.openGraphics(0, b.fileno(), 0)
+    finally:
+        a.close()
+        b.close()
 
 
 def _screenshot(c):
@@ -292,6 +302,9 @@ def api_table():
         ("domainGetGuestInfo", "guestInfo", lambda c: c.run.guestInfo(0, 0), DENIED, ["domain.write"]),
         # devices
         ("domainOpenConsole", "openConsole", _console, DENIED, ["domain.open-device"]),
+        ("domainOpenGraphics", "openGraphics", _graphics, DENIED, ["domain.open-graphics"]),
+        ("domainOpenGraphicsFD", "openGraphicsFD", lambda c: os.close(c.run.openGraphicsFD(0, 0)),
+         DENIED, ["domain.open-graphics"]),
         ("domainScreenshot", "screenshot", _screenshot, DENIED, ["domain.screenshot"]),
         ("domainSendKey", "sendKey", lambda c: c.run.sendKey(0, 0, [30], 1, 0), DENIED, ["domain.send-input"]),
         ("domainUpdateDeviceFlags", "updateDeviceFlags(CONFIG)",

@@ -21,6 +21,8 @@ import textwrap
 import threading
 import time
 
+import libvirt
+
 from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
 
 t = TAP()
@@ -407,6 +409,54 @@ def test_vnc_password_set(d, name):
     t.eq(r.out.split(), ["ok", "failed"], "VNC handshake: the domain's password is accepted, another refused")
 
 
+# virDomainOpenGraphics[FD] through the daemon (the fd crosses libvirt's
+# RPC, then our monitor to QEMU): the RFB greeting and the security types
+# QEMU offers on the socket it was handed
+PY_GRAPHICS = textwrap.dedent(r'''
+    import json, os, socket, sys
+    import libvirt
+    conn = libvirt.open(sys.argv[1])
+    dom = conn.lookupByName(sys.argv[2])
+    out = {}
+    def rfb(s):
+        s.settimeout(20)
+        greeting = s.recv(12)
+        s.sendall(b"RFB 003.008\n")
+        n = s.recv(1)[0]
+        return [greeting.decode(), sorted(s.recv(n))]
+    def fd(flags):
+        f = dom.openGraphicsFD(0, flags)
+        return socket.socket(fileno=f)
+    out["fd"] = rfb(fd(0))
+    out["fd_skipauth"] = rfb(fd(libvirt.VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH))
+    a, b = socket.socketpair()
+    dom.openGraphics(0, b.fileno(), 0)
+    b.close()
+    out["own"] = rfb(a)
+    try:
+        dom.openGraphicsFD(1, 0)
+        out["bad_index"] = None
+    except libvirt.libvirtError as e:
+        out["bad_index"] = [e.get_error_code(), e.get_error_message()]
+    print(json.dumps(out))
+''')
+
+
+def test_open_graphics(d, name):
+    r = run(["/usr/bin/python3", "-c", PY_GRAPHICS, d.uri, name], timeout=90)
+    if not t.ok(r.rc == 0, "openGraphicsFD / openGraphics through the daemon", r):
+        return
+    out = json.loads(r.out)
+    t.eq(out["fd"], ["RFB 003.008\n", [2]],
+         "openGraphicsFD: QEMU's VNC server greets on the socket and asks for the password")
+    t.eq(out["fd_skipauth"], ["RFB 003.008\n", [1]],
+         "openGraphicsFD SKIPAUTH: the client is let in without authentication")
+    t.eq(out["own"], ["RFB 003.008\n", [2]], "openGraphics with the client's own socket")
+    t.ok(out["bad_index"] is not None and out["bad_index"][0] == libvirt.VIR_ERR_INVALID_ARG and
+         "no graphics device with index 1" in out["bad_index"][1],
+         "openGraphicsFD of a missing graphics device: VIR_ERR_INVALID_ARG", out["bad_index"])
+
+
 VNC_AUTH = textwrap.dedent(r'''
     import socket, struct, sys
     try:
@@ -737,6 +787,7 @@ def main():
         t.ok(r.rc == 0, "start the guest", r)
         t.run("live XML and displays", test_live_xml, d, name)
         t.run("VNC password", test_vnc_password_set, d, name)
+        t.run("open graphics", test_open_graphics, d, name)
         t.run("python console", test_console, d, name)
         t.run("virsh console", test_virsh_console, d, name)
         t.run("screenshot", test_screenshot, d, name, tmp)

@@ -10,7 +10,7 @@
 # taking a screenshot of each step:
 #   list     both connections and the guest are listed
 #   start    Run; the CPU graph of the list fills with samples (the memory
-#            graph stays empty: TODO, no balloon.unused in domstats)
+#            graph draws from domstats' balloon.unused)
 #   pause    Pause, and Pause again to resume
 #   console  Open: the VM window with its VNC console
 #   migrate  "Migrate..." from the VM window to Host B: the dialog, then its
@@ -75,15 +75,6 @@ GUEST_XML = """<domain type='qemu'>
   </devices>
 </domain>
 """
-
-
-def todo(cond, name, why, detail=None):
-    """A check of a known driver gap: TAP TODO, reported, never hidden."""
-    t.n += 1
-    print("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", t.n, name, why), flush=True)
-    if not cond and detail is not None:
-        for line in str(detail).splitlines():
-            print("#   " + line, flush=True)
 
 
 def conn_uri(d):
@@ -322,9 +313,8 @@ def steps(desk, ui, a, b):
     t.ok(drawn.get("CPU usage", 0) > 8, "the CPU usage graph of the list draws live samples",
          "colours in the plot area: %s" % drawn)
     # virt-manager draws memory from getAllDomainStats' balloon.current and
-    # balloon.unused; Tandem's balloon group has no guest statistics
-    todo(drawn.get("Memory usage", 0) > 8, "the Memory usage graph of the list draws live samples",
-         "Tandem's domstats balloon group has no balloon.unused (guest statistics)",
+    # balloon.unused (guest statistics, polled once it set a stats period)
+    t.ok(drawn.get("Memory usage", 0) > 8, "the Memory usage graph of the list draws live samples",
          "colours in the plot area: %s\nvirsh domstats --balloon:\n%s" % (drawn, balloon))
 
     # --- pause / resume
@@ -345,10 +335,10 @@ def steps(desk, ui, a, b):
     time.sleep(2)
     desk.screenshot("04-console")
     err = re.findall(r"libvirtError: (.*)", desk.log())
-    todo(connected and "Viewer connected" in desk.log(),
-         "the VM window's VNC console connects to the guest",
-         "Tandem has no virDomainOpenGraphicsFD (no fd passing on the monitor), "
-         "which virt-manager uses for a local connection",
+    # a local connection: virt-manager asks for a socket with
+    # virDomainOpenGraphicsFD (getfd + add_client on the monitor)
+    t.ok(connected and "Viewer connected" in desk.log(),
+         "the VM window's VNC console connects to the guest (virDomainOpenGraphicsFD)",
          "\n".join(err) or desk.log()[-2000:])
 
     # --- migrate from the VM window, with its progress window
@@ -421,12 +411,17 @@ def check_log(desk):
     log = desk.log()
     t.ok(len(log) > 0, "virt-manager wrote its debug log (%s, %d lines)" % (desk.vmm_log, log.count("\n")))
     errors = re.findall(r"libvirt\.?libvirtError: (.*)", log)
-    known = [e for e in errors if "fd passing is not supported" in e]
-    other = [e for e in errors if e not in known]
+    # virt-manager's own race: its progress window polls the source's job
+    # once more after the migration undefined the guest there (and the
+    # wizard's callback then trips over the closed window)
+    gone = "Domain not found: no domain with matching uuid"
+    raced = [e for e in errors if e.startswith(gone) and "(%s)" % NAME in e]
+    for e in raced:
+        print("# virt-manager polled the moved guest on the source: %s" % e, flush=True)
+    other = [e for e in errors if e not in raced]
     t.eq(other, [], "no libvirt error in virt-manager's debug log")
-    todo(not known, "no virDomainOpenGraphicsFD error in the log",
-         "the VNC console gap above", "\n".join(known))
-    bad = [line for line in log.splitlines() if " ERROR (" in line and "graphical console" not in line]
+    bad = [line for line in log.splitlines()
+           if " ERROR (" in line and not (raced and "Error calling jobinfo" in line)]
     t.eq(bad, [], "no other ERROR line in virt-manager's debug log")
 
 
