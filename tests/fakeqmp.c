@@ -51,6 +51,8 @@ struct _fakeQMP {
     size_t received;
 
     GString *rx;             /* server thread only */
+    int lastFd;              /* last fd received (SCM_RIGHTS), under lock */
+    size_t nfds;             /* fds received in all, under lock */
 };
 
 
@@ -77,6 +79,7 @@ fakeQMPNew(void)
     }
     srv->steps = g_ptr_array_new_with_free_func(fakeQMPStepFree);
     srv->rx = g_string_new(NULL);
+    srv->lastFd = -1;
     g_mutex_init(&srv->lock);
     g_cond_init(&srv->cond);
     return srv;
@@ -281,6 +284,57 @@ fakeQMPSendLine(fakeQMP *srv, tdmJSONValue *value)
 }
 
 
+/* read() that also keeps a file descriptor passed with the bytes. */
+static ssize_t
+fakeQMPRecv(fakeQMP *srv, char *buf, size_t len)
+{
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr hdr = { 0 };
+    struct cmsghdr *cmsg;
+    ssize_t n;
+
+    hdr.msg_iov = &iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control.buf;
+    hdr.msg_controllen = sizeof(control.buf);
+    if ((n = recvmsg(srv->fds[0], &hdr, MSG_CMSG_CLOEXEC)) <= 0)
+        return n;
+    for (cmsg = CMSG_FIRSTHDR(&hdr); cmsg; cmsg = CMSG_NXTHDR(&hdr, cmsg)) {
+        int fd;
+
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+            continue;
+        memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+        g_mutex_lock(&srv->lock);
+        if (srv->lastFd >= 0)
+            close(srv->lastFd);
+        srv->lastFd = fd;
+        srv->nfds++;
+        g_mutex_unlock(&srv->lock);
+    }
+    return n;
+}
+
+
+int
+fakeQMPTakeReceivedFD(fakeQMP *srv, size_t *count)
+{
+    int fd;
+
+    g_mutex_lock(&srv->lock);
+    fd = srv->lastFd;
+    srv->lastFd = -1;
+    if (count)
+        *count = srv->nfds;
+    g_mutex_unlock(&srv->lock);
+    return fd;
+}
+
+
 /*
  * Reads one line within @ms (forever if 0, but still checks for quit).
  * Returns 1 with *@line, 0 on timeout, -1 on EOF/error or quit.
@@ -313,7 +367,7 @@ fakeQMPReadLine(fakeQMP *srv, unsigned int ms, char **line)
         }
         if (poll(&pfd, 1, wait) <= 0)
             continue;
-        n = read(srv->fds[0], buf, sizeof(buf));
+        n = fakeQMPRecv(srv, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -591,6 +645,8 @@ fakeQMPFree(fakeQMP *srv)
         close(srv->fds[1]);
     g_ptr_array_unref(srv->steps);
     g_string_free(srv->rx, TRUE);
+    if (srv->lastFd >= 0)
+        close(srv->lastFd);
     g_mutex_clear(&srv->lock);
     g_cond_clear(&srv->cond);
     g_free(srv->error);

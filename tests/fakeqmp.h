@@ -41,6 +41,9 @@ void fakeQMPRawRepeat(fakeQMP *srv, char c, size_t len);
 void fakeQMPExpectNothing(fakeQMP *srv, unsigned int ms);
 /* Closes the server end (the monitor sees EOF); ends the script. */
 void fakeQMPClose(fakeQMP *srv);
+/* The last file descriptor the client passed (SCM_RIGHTS), now the
+ * caller's, or -1; *@count: how many were passed in all. */
+int fakeQMPTakeReceivedFD(fakeQMP *srv, size_t *count);
 
 int fakeQMPStart(fakeQMP *srv);
 /* Waits until every step ran (up to @timeoutMs). 0 if they all did. */

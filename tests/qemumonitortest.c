@@ -10,6 +10,8 @@
  */
 #include <config.h>
 
+#include <fcntl.h>
+
 #include <signal.h>
 #include <stdio.h>
 
@@ -514,6 +516,47 @@ testErrorReply(void)
 }
 
 
+/* getfd passes the fd with the command: the fake server gets a working
+ * copy of it, the caller keeps its own. */
+static void
+testPassFd(void)
+{
+    fakeQMP *srv = testServerNew();
+    qemuMonitor *mon;
+    int pipefd[2] = { -1, -1 };
+    int got;
+    size_t count = 0;
+    char buf[8] = { 0 };
+
+    fakeQMPExpect(srv, "getfd", "{\"fdname\": \"graphicsfd\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "add_client",
+                  "{\"protocol\": \"vnc\", \"fdname\": \"graphicsfd\", \"skipauth\": false}");
+    fakeQMPReply(srv, -1, "{}");
+
+    if (pipe(pipefd) < 0 || !(mon = testMonitorStart(srv))) {
+        CHECK("pass fd: start", false);
+        fakeQMPFree(srv);
+        return;
+    }
+    CHECK("pass fd: getfd succeeds",
+          qemuMonitorJSONSendFileHandle(mon, "graphicsfd", pipefd[1]) == 0);
+    CHECK("pass fd: add_client succeeds",
+          qemuMonitorJSONAddClient(mon, "vnc", "graphicsfd", false) == 0);
+    got = fakeQMPTakeReceivedFD(srv, &count);
+    CHECK("pass fd: exactly one fd reached the server", got >= 0 && count == 1);
+    CHECK("pass fd: it is a copy of the caller's (a write reaches the pipe)",
+          got >= 0 && write(got, "tandem", 6) == 6 && read(pipefd[0], buf, 6) == 6 &&
+          memcmp(buf, "tandem", 6) == 0);
+    CHECK("pass fd: the caller keeps its own fd open", fcntl(pipefd[1], F_GETFD) >= 0);
+    if (got >= 0)
+        close(got);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    CHECK("pass fd: script", testFinish(srv, mon));
+}
+
+
 static void
 testEventsOrder(void)
 {
@@ -963,6 +1006,7 @@ main(void)
     testNegotiation();
     testSimpleCommands();
     testErrorReply();
+    testPassFd();
     testEventsOrder();
     testEofMidReply();
     testGarbage();
