@@ -216,7 +216,7 @@ def test_switch_by_client(a, b, kernel):
                 r = h.virsh(call, "pc1")
                 t.ok(r.rc == 0, "%s: %s answers during post-copy" % (h.name, call), r)
         r = a.virsh("domjobabort", "pc1")
-        t.ok(r.rc != 0 and "post-copy" in r.err and "Operation not valid" in r.err,
+        t.ok(r.rc != 0 and "post-copy" in r.err and "Requested operation is not valid" in r.err,
              "A: domjobabort is refused after the switch", r)
         r = a.virsh("migrate-postcopy", "pc1")
         t.ok(r.rc != 0 and "already in post-copy" in r.err,
@@ -235,7 +235,7 @@ def test_switch_by_client(a, b, kernel):
     t.eq(domstate(a, "pc1"), "shut off (migrated)", "A: shut off (migrated)")
     for h in (a, b):
         info = jobinfo(h, "pc1", "--completed")
-        t.eq(info.get("Job type"), "Completed", "%s: domjobinfo --completed" % h.name, info)
+        t.ok(info.get("Job type") == "Completed", "%s: domjobinfo --completed" % h.name, info)
     time.sleep(1)
     out_a, out_b = ev_a.stop(), ev_b.stop()
     t.ok("'pc1': Suspended Post-copy" in out_a, "A: event suspended (post-copy)", out_a)
@@ -272,12 +272,12 @@ def test_after_precopy(a, b, kernel):
 def test_refusals(a, b, kernel):
     ok, pid_a = start_dirty(a, "pc3", kernel)
     r = a.virsh("migrate-postcopy", "pc3")
-    t.ok(r.rc != 0 and "Operation not valid" in r.err and "no outgoing migration" in r.err,
+    t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and "no outgoing migration" in r.err,
          "migrate-postcopy without a migration: operation invalid", r)
     p = migrate_bg(a, "pc3", b, ["--bandwidth", "8"])
     t.ok(wait_for(lambda: migration_moving(a, "pc3"), 60), "a pre-copy migration runs")
     r = a.virsh("migrate-postcopy", "pc3")
-    t.ok(r.rc != 0 and "Operation not valid" in r.err and "--postcopy" in r.err,
+    t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and "--postcopy" in r.err,
          "migrate-postcopy of a migration without --postcopy: operation invalid", r)
     r = a.virsh("domjobabort", "pc3")
     t.ok(r.rc == 0, "that migration can still be aborted", r)
@@ -307,18 +307,17 @@ def test_dest_dies(a, b, kernel):
     rc, out, err = finish(p)
     t.ok(rc != 0 and "post-copy" in err and "cannot be rolled back" in err,
          "virsh migrate fails with a clear error", "rc=%s\n%s" % (rc, err))
+    print("# the error: %s" % err.strip().replace("\n", " "))
     t.eq(domstate(a, "pc4"), "paused (post-copy failed)",
          "A: the source stays paused (post-copy failed), never resumed")
     t.ok(alive(pid_a) and qemu_pid(a, "pc4") == pid_a, "A: same QEMU, kept")
     t.ok(wait_for(lambda: "pc4" not in b.virsh("list", "--name").out.split(), 30),
          "B: its QEMU is gone, the guest does not run there")
     info = jobinfo(a, "pc4", "--completed")
-    t.eq(info.get("Job type"), "Failed", "A: domjobinfo --completed: failed", info)
-    r = a.virsh("resume", "pc4")
-    time.sleep(1)
-    t.ok(not domstate(a, "pc4").startswith("running (migration canceled)"),
-         "A: nothing resumed the source by itself", domstate(a, "pc4"))
-    time.sleep(1)
+    t.ok(info.get("Job type") == "Failed", "A: domjobinfo --completed: failed", info)
+    time.sleep(2)
+    t.eq(domstate(a, "pc4"), "paused (post-copy failed)",
+         "A: nothing resumed the source by itself")
     out_a = ev_a.stop()
     t.ok("'pc4': Suspended Post-copy Error" in out_a,
          "A: event suspended (post-copy error)", out_a)
