@@ -1665,7 +1665,21 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         priv->migrationConn)
         return;
 
-    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+        qemuMigrationPostcopySwitched(vm)) {
+        /* nothing to undo after the switch, and the outcome is QEMU's:
+         * the guest stays paused here, the transfer goes on */
+        qemuDomainObjAdoptAsyncJob(vm);
+        VIR_WARN("The client driving the post-copy migration of '%s' went away after the switch: the guest stays paused here",
+                 vm->def->name);
+        if (priv->pausedReason == VIR_DOMAIN_PAUSED_POSTCOPY)
+            priv->pausedReason = 0;
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED,
+                                       _("the client driving the migration went away after the switch to post-copy"));
+        priv->migrationConn = NULL;
+        qemuDomainObjEndAsyncJob(vm);
+        qemuDomainObjSaveStatus(driver, vm);
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
         VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
         qemuMigrationSrcConfirmLocked(driver, vm, 0, true);

@@ -5,7 +5,8 @@
 # domjobinfo and queries on both hosts during the post-copy phase,
 # domjobabort refused after the switch, domjobinfo --completed), virsh's
 # --postcopy-after-precopy (it calls migrate-postcopy itself after the
-# first pass, on the migration-iteration event), migrate-postcopy refused
+# first pass, on the migration-iteration event; peer to peer), the source
+# daemon restarted after the switch, migrate-postcopy refused
 # without --postcopy and without a migration, the destination QEMU killed
 # after the switch (the source stays paused: post-copy failed), and a
 # destination whose QEMU may not use userfaultfd refusing --postcopy.
@@ -252,10 +253,11 @@ def test_after_precopy(a, b, kernel):
     t.ok(ok, "pc2 runs on A")
     ev_a = Events(a)
     time.sleep(1)
-    p = migrate_bg(a, "pc2", b, ["--postcopy", "--postcopy-after-precopy",
+    # peer to peer: the source daemon drives the destination itself
+    p = migrate_bg(a, "pc2", b, ["--p2p", "--postcopy", "--postcopy-after-precopy",
                                  "--bandwidth", "64"])
     rc, out, err = finish(p)
-    t.ok(rc == 0, "virsh migrate --postcopy --postcopy-after-precopy completed "
+    t.ok(rc == 0, "virsh migrate --p2p --postcopy --postcopy-after-precopy completed "
          "(virsh switched after the first pass)", "rc=%s\n%s\n%s" % (rc, out, err))
     t.eq(domstate(b, "pc2"), "running (migrated)", "B: pc2 runs there")
     t.ok(wait_for(lambda: not alive(pid_a), 20), "A's QEMU is gone")
@@ -326,6 +328,43 @@ def test_dest_dies(a, b, kernel):
     a.virsh("undefine", "pc4")
 
 
+def test_source_restart(a, b, kernel):
+    """The source daemon is killed and restarted after the switch: its
+    reconnect (from the status file) must not
+    resume the guest there (the destination runs it); QEMU keeps sending
+    the pages and the destination completes."""
+    ok, pid_a = start_dirty(a, "pc6", kernel)
+    t.ok(ok, "pc6 runs on A")
+    p = migrate_bg(a, "pc6", b, ["--postcopy", "--bandwidth", "16",
+                                 "--postcopy-bandwidth", "4"])
+    t.ok(wait_for(lambda: migration_moving(a, "pc6"), 60), "pre-copy runs")
+    time.sleep(1)
+    r = a.virsh("migrate-postcopy", "pc6")
+    t.ok(r.rc == 0, "migrate-postcopy", r)
+    t.ok(wait_for(lambda: domstate(b, "pc6") == "running (post-copy)", 60),
+         "B: running (post-copy)", domstate(b, "pc6"))
+    # killed: no connection is closed cleanly, the status file is all
+    # the new daemon knows
+    a.stop(sig=signal.SIGKILL)
+    a.start()
+    state = domstate(a, "pc6")
+    t.ok(state in ("paused (post-copy)", "paused (post-copy failed)"),
+         "A after its restart: still paused after the switch, not resumed", state)
+    t.ok(alive(pid_a) and qemu_pid(a, "pc6") == pid_a, "A: same QEMU")
+    t.ok("interrupted after the switch to post-copy" in a.log(),
+         "A's log says what reconnect found")
+    rc, out, err = finish(p)
+    print("# virsh migrate: rc=%s %s" % (rc, err.strip().replace("\n", " ")))
+    t.ok(wait_for(lambda: domstate(b, "pc6") == "running (migrated)", 120),
+         "B: the transfer completed, the guest runs there", domstate(b, "pc6"))
+    t.ok(domstate(a, "pc6").startswith("paused"), "A: still paused, never resumed",
+         domstate(a, "pc6"))
+    r = a.virsh("destroy", "pc6")
+    t.ok(r.rc == 0, "A: the stale source can be destroyed", r)
+    b.virsh("destroy", "pc6")
+    a.virsh("undefine", "pc6")
+
+
 def test_no_userfaultfd(a, b, kernel):
     """B -> A: A runs QEMU unprivileged, which may not use userfaultfd when
     vm.unprivileged_userfaultfd is 0: the destination refuses --postcopy
@@ -362,6 +401,7 @@ try:
                      ("post-copy after pre-copy", test_after_precopy),
                      ("refusals", test_refusals),
                      ("destination dies after the switch", test_dest_dies),
+                     ("source daemon restarts after the switch", test_source_restart),
                      ("destination without userfaultfd", test_no_userfaultfd)]:
         t.run(name, fn, a, b, paths["DIRTY"])
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
