@@ -181,11 +181,12 @@ def test_managed_and_back(a, b, kernel):
     r = a.virsh("migrate-setmaxdowntime", "mig1", "500")
     t.ok(r.rc == 0, "migrate-setmaxdowntime during the migration", r)
     t.eq(domstate(b, "mig1"), "paused (migrating)", "destination: paused (migrating)")
-    # let it converge: unthrottle, and stop the dirtying by pausing the source
-    r = a.virsh("migrate-setspeed", "mig1", "0")
-    t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
+    # let it converge: stop the dirtying by pausing the source, then
+    # unthrottle (in this order: unthrottled, it may end before the pause)
     r = a.virsh("suspend", "mig1")
     t.ok(r.rc == 0, "suspend is allowed during the migration", r)
+    r = a.virsh("migrate-setspeed", "mig1", "0")
+    t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
     try:
         out, err = p.communicate(timeout=180)
     except subprocess.TimeoutExpired:
