@@ -90,6 +90,9 @@ typedef enum {
     QEMU_MIGRATION_OUT_PHASE_BEGIN3,
     QEMU_MIGRATION_OUT_PHASE_PERFORM3,
     QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE,
+    QEMU_MIGRATION_OUT_PHASE_POSTCOPY,      /* switched to post-copy: the
+                                             * destination runs the guest,
+                                             * the source never resumes */
     QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED,
     QEMU_MIGRATION_OUT_PHASE_CONFIRM3,
 
@@ -100,6 +103,7 @@ typedef enum {
     QEMU_MIGRATION_IN_PHASE_NONE = 0,
     QEMU_MIGRATION_IN_PHASE_PREPARE,
     QEMU_MIGRATION_IN_PHASE_FINISH3,
+    QEMU_MIGRATION_IN_PHASE_POSTCOPY,       /* resumed here in post-copy */
 
     QEMU_MIGRATION_IN_PHASE_LAST
 } qemuMigrationInPhase;

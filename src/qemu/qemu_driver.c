@@ -25,6 +25,7 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_migration_postcopy.h"
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
 #include "qemu_domainstats.h"
@@ -1691,7 +1692,11 @@ qemuDomainAbortJobFlags(virDomainPtr dom, unsigned int flags)
         goto cleanup;
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_ABORT) < 0)
         goto cleanup;
-    ret = qemuDomainObjAbortAsyncJob(vm);
+    if (qemuMigrationPostcopySwitched(vm))
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                       _("cannot abort a migration in post-copy mode: the destination runs the guest"));
+    else
+        ret = qemuDomainObjAbortAsyncJob(vm);
     qemuDomainObjEndJob(vm);
  cleanup:
     virDomainObjEndAPI(&vm);

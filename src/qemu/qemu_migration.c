@@ -20,6 +20,7 @@
 
 #include "qemu_migration.h"
 #include "qemu_migration_cookie.h"
+#include "qemu_migration_postcopy.h"
 #include "qemu_domain.h"
 #include "qemu_domain_parse.h"
 #include "qemu_domainjob.h"
@@ -142,6 +143,7 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
                                   VIR_MIGRATE_PARAM_DEST_XML, VIR_TYPED_PARAM_STRING,
                                   VIR_MIGRATE_PARAM_PERSIST_XML, VIR_TYPED_PARAM_STRING,
                                   VIR_MIGRATE_PARAM_BANDWIDTH, VIR_TYPED_PARAM_ULLONG,
+                                  VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY, VIR_TYPED_PARAM_ULLONG,
                                   VIR_MIGRATE_PARAM_LISTEN_ADDRESS, VIR_TYPED_PARAM_STRING,
                                   NULL);
 }
@@ -152,9 +154,9 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
 static int
 qemuMigrationCheckUnsupportedFlags(unsigned long flags)
 {
-    if (flags & (VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)) {
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
         virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("post-copy migration is not supported by this driver: migrate without --postcopy"));
+                       _("recovering a failed post-copy migration (--postcopy-resume) is not supported by this driver"));
         return -1;
     }
     return 0;
@@ -218,10 +220,11 @@ qemuMigrationMonitorCommand(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     return 0;
 }
 
-/* Migration events and, on the source, auto-converge. */
+/* Migration events and, on the source, auto-converge; post-copy on both
+ * sides when the migration may switch to it (VIR_MIGRATE_POSTCOPY). */
 static int
 qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                             bool autoConverge)
+                             bool autoConverge, bool postcopy)
 {
     g_autoptr(tdmJSONValue) caps = tdmJSONValueNewArray();
     g_autoptr(tdmJSONValue) args = NULL;
@@ -232,6 +235,7 @@ qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     } wanted[] = {
         { "events", true },
         { "auto-converge", autoConverge },
+        { "postcopy-ram", postcopy },
     };
     size_t i;
 
@@ -357,10 +361,12 @@ qemuMigrationPausedOnIOError(virDomainObj *vm)
 }
 
 /* Waits (domain unlocked between polls) until QEMU's migration is over.
- * The source cancels when an abort is requested.  0: completed. */
+ * The source cancels when an abort is requested (not after a switch to
+ * post-copy, which cannot be undone).  0: completed; 1: QEMU switched to
+ * post-copy (postcopy-active) and @returnAtPostcopy asked to stop there. */
 static int
 qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                  unsigned long long deadlineMs)
+                  unsigned long long deadlineMs, bool returnAtPostcopy)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     bool cancelSent = false;
@@ -375,7 +381,8 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
             return -1;
         }
         if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
-            qemuDomainObjAsyncJobAbortRequested(vm) && !cancelSent) {
+            qemuDomainObjAsyncJobAbortRequested(vm) && !cancelSent &&
+            !qemuMigrationPostcopySwitched(vm)) {
             VIR_INFO("Cancelling migration of '%s' on request", vm->def->name);
             if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) == 0) {
                 int rc = qemuMonitorJSONMigrateCancel(priv->mon);
@@ -421,6 +428,21 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
             virReportError(VIR_ERR_OPERATION_FAILED,
                            _("migration failed: %s"),
                            st.errorDesc ? st.errorDesc : _("QEMU reported an error"));
+            qemuMonitorMigrationStatsClear(&st);
+            return -1;
+        case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY:
+            if (returnAtPostcopy) {
+                qemuMonitorMigrationStatsClear(&st);
+                return 1;
+            }
+            break;
+        case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_PAUSED:
+        case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_RECOVER:
+            /* QEMU lost the migration stream after the switch: it waits
+             * for a recovery this driver does not offer */
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("post-copy migration failed: QEMU lost the migration connection (%s)"),
+                           qemuMonitorMigrationStatusTypeToString(status));
             qemuMonitorMigrationStatsClear(&st);
             return -1;
         case QEMU_MONITOR_MIGRATION_STATUS_INACTIVE:
@@ -584,6 +606,7 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
                               virDomainObj *vm,
                               const char *uri,
                               unsigned long long bandwidth,
+                              unsigned long long postcopyBandwidth,
                               char **cookieout,
                               int *cookieoutlen,
                               unsigned long flags)
@@ -606,12 +629,19 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
         return -1;
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
-                                     !!(flags & VIR_MIGRATE_AUTO_CONVERGE)) < 0)
+                                     !!(flags & VIR_MIGRATE_AUTO_CONVERGE),
+                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0)
         return -1;
     if (qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-bandwidth",
                                   priv->migMaxBandwidth ?
                                   priv->migMaxBandwidth * 1024ULL * 1024ULL :
                                   G_MAXINT64) < 0)
+        return -1;
+    /* the background transfer after a switch to post-copy (MiB/s; 0 is
+     * QEMU's unlimited) */
+    if ((flags & VIR_MIGRATE_POSTCOPY) &&
+        qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-postcopy-bandwidth",
+                                  postcopyBandwidth * 1024ULL * 1024ULL) < 0)
         return -1;
 
     /* the pause at the end of the migration is the migration's */
@@ -627,14 +657,33 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
 
-    if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0) < 0) {
-        if (priv->pausedReason == VIR_DOMAIN_PAUSED_MIGRATION)
+    rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0,
+                           !!(flags & VIR_MIGRATE_POSTCOPY));
+    if (rc < 0) {
+        if ((flags & VIR_MIGRATE_POSTCOPY) &&
+            (qemuMigrationPostcopySwitched(vm) ||
+             priv->migrationStatus == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY ||
+             priv->migrationStatus == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_PAUSED ||
+             priv->migrationStatus == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_RECOVER)) {
+            /* the guest's newest state is partly over there already */
+            ignore_value(qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_POSTCOPY));
+            qemuMigrationSrcPostcopyFailed(driver, vm);
+        }
+        if (priv->pausedReason == VIR_DOMAIN_PAUSED_MIGRATION ||
+            priv->pausedReason == VIR_DOMAIN_PAUSED_POSTCOPY)
             priv->pausedReason = 0;
         return -1;
     }
 
-    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE) < 0)
+    if (rc == 1) {
+        /* switched to post-copy: the destination's Finish resumes the
+         * guest there, Confirm waits for the end of the transfer */
+        if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_POSTCOPY) < 0)
+            return -1;
+        qemuMigrationSrcPostcopyMarkSwitched(driver, vm);
+    } else if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE) < 0) {
         return -1;
+    }
     if (!(cookie = qemuMigrationCookieNew(vm->def)))
         return -1;
     cookie->haveStats = true;
@@ -643,8 +692,40 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     cookie->totalTime = g_get_real_time() / 1000 - priv->job.asyncStarted;
     if (qemuMigrationCookieFormat(cookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         return -1;
-    VIR_INFO("Migration of '%s' completed by QEMU", vm->def->name);
+    VIR_INFO("Migration of '%s' %s", vm->def->name,
+             rc == 1 ? "switched to post-copy" : "completed by QEMU");
     return 0;
+}
+
+/* Confirm after the switch to post-copy (vm locked, the migration-out job
+ * held).  Waits for QEMU to send the last pages.  0: the migration
+ * completed (the caller stops the source as after a pre-copy migration);
+ * -1 when it was cancelled (Finish failed) or failed: the source is left
+ * paused (post-copy failed) with its QEMU, the job failed, an error
+ * reported. */
+static int
+qemuMigrationSrcConfirmPostcopy(virQEMUDriver *driver,
+                                virDomainObj *vm,
+                                bool cancelled)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    virErrorPtr err = NULL;
+
+    if (!cancelled &&
+        qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false) == 0)
+        return 0;
+
+    if (cancelled)
+        qemuMigrationPostcopyReportFailed(vm, _("the destination could not finish it"));
+    else
+        qemuMigrationPostcopyReportFailed(vm, virGetLastErrorMessage());
+    virErrorPreserveLast(&err);
+    qemuMigrationSrcPostcopyFailed(driver, vm);
+    if (priv->pausedReason == VIR_DOMAIN_PAUSED_POSTCOPY)
+        priv->pausedReason = 0;
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, err ? err->message : NULL);
+    virErrorRestore(&err);
+    return -1;
 }
 
 /* vm locked, the migration-out job held: the end of the source side. */
@@ -657,7 +738,11 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     int ret = 0;
 
-    if (cancelled) {
+    if (qemuMigrationPostcopySwitched(vm) &&
+        qemuMigrationSrcConfirmPostcopy(driver, vm, cancelled) < 0) {
+        /* the switch cannot be undone: the source stays, paused */
+        ret = -1;
+    } else if (cancelled) {
         bool running = false;
         int status = 0;
 
@@ -721,6 +806,7 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
         virDomainObjListRemove(driver->domains, vm);
     return ret;
 }
+
 
 /* ---------------------------------------------------------------------- */
 /* Destination                                                            */
@@ -859,8 +945,13 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_PREPARE) < 0)
         goto stop;
 
-    if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_IN, false) < 0)
+    /* post-copy must be enabled here before the stream arrives */
+    if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_IN, false,
+                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0) {
+        if (flags & VIR_MIGRATE_POSTCOPY)
+            qemuMigrationDstPostcopyReportUnsupported();
         goto stop;
+    }
     {
         g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-incoming",
                                                           "s:uri", listenURI, NULL);
@@ -919,6 +1010,8 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     virDomainPtr dom = NULL;
     bool running = false;
     bool defined = false;   /* this Finish made the domain persistent */
+    bool postcopy = false;  /* switched: the source cannot take it back */
+    bool postcopyResumed = false;
     int rc;
 
     if (!(cookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
@@ -962,17 +1055,34 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         goto fail;
     }
 
-    if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
-                          g_get_real_time() / 1000 +
-                          driver->config->monitorTimeoutLong * 1000ULL) < 0)
+    rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
+                           g_get_real_time() / 1000 +
+                           driver->config->monitorTimeoutLong * 1000ULL,
+                           !!(flags & VIR_MIGRATE_POSTCOPY));
+    if (rc < 0)
         goto fail;
+    if (rc == 1) {
+        postcopy = true;
+        /* post-copy: the guest runs here at once and fetches the pages it
+         * misses from the source; the transfer ends when QEMU says so (no
+         * deadline: a broken stream shows as postcopy-paused) */
+        if (!(flags & VIR_MIGRATE_PAUSED)) {
+            if (qemuMigrationDstPostcopyResume(driver, vm) < 0)
+                goto postcopy_fail;
+            postcopyResumed = true;
+        }
+        if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN, 0, false) < 0)
+            goto postcopy_fail;
+    }
 
     if (!(flags & VIR_MIGRATE_PAUSED)) {
-        if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
-            goto fail;
-        rc = qemuMonitorJSONStartCPUs(priv->mon);
-        if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
-            goto fail;
+        if (!postcopyResumed) {
+            if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
+                goto fail;
+            rc = qemuMonitorJSONStartCPUs(priv->mon);
+            if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+                goto fail;
+        }
         running = true;
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
         qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
@@ -989,7 +1099,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
      * daemon killed before the job ends and the status is written
      * destroys it at restart: qemuMigrationRecover) */
     qemuMigrationDstTestDelay(vm);
-    if (qemuMigrationDstCheckCommit(vm, dconn) < 0) {
+    if (!postcopy && qemuMigrationDstCheckCommit(vm, dconn) < 0) {
         VIR_WARN("Incoming migration of '%s' could not answer the source (%s): undoing it",
                  vm->def->name, virGetLastErrorMessage());
         goto fail;
@@ -1040,6 +1150,27 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
              running ? "running" : "paused");
     dom = virGetDomain(dconn, vm->def->name, vm->def->uuid, vm->def->id);
     goto cleanup;
+
+ postcopy_fail:
+    /* the source has stopped for good: the guest stays here, paused */
+    {
+        virErrorPtr err = NULL;
+
+        qemuMigrationDstPostcopyFailed(driver, vm, virGetLastErrorMessage());
+        virErrorPreserveLast(&err);
+        if (priv->migrationPort) {
+            virPortAllocatorRelease(priv->migrationPort);
+            priv->migrationPort = 0;
+        }
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, err ? err->message : NULL);
+        priv->migrationConn = NULL;
+        qemuDomainObjEndAsyncJob(vm);
+        qemuDomainObjSaveStatus(driver, vm);
+        if (!vm->persistent && !virDomainObjIsActive(vm))
+            virDomainObjListRemove(driver->domains, vm);
+        virErrorRestore(&err);
+        goto cleanup;
+    }
 
  fail:
     {
@@ -1185,6 +1316,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
     int ndparams = 0;
     const char *uri;
     unsigned long long bandwidth = 0;
+    unsigned long long postcopyBandwidth = 0;
     unsigned long destflags = flags & ~(VIR_MIGRATE_ABORT_ON_ERROR |
                                         VIR_MIGRATE_AUTO_CONVERGE |
                                         VIR_MIGRATE_PEER2PEER);
@@ -1226,6 +1358,8 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
     if (virTypedParamsReplaceString(&dparams, &ndparams, VIR_MIGRATE_PARAM_DEST_XML, xml) < 0)
         goto confirm;
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
+    virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
+                            &postcopyBandwidth);
 
     virObjectUnlock(vm);
     rc = dconn->driver->domainMigratePrepare3Params(dconn, dparams, ndparams,
@@ -1240,8 +1374,8 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
     if (uri && virTypedParamsReplaceString(&dparams, &ndparams, VIR_MIGRATE_PARAM_URI, uri) < 0)
         goto finish;
 
-    if (qemuMigrationSrcPerformLocked(driver, vm, uri, bandwidth, &cookie3,
-                                      &cookie3len, flags) == 0)
+    if (qemuMigrationSrcPerformLocked(driver, vm, uri, bandwidth, postcopyBandwidth,
+                                      &cookie3, &cookie3len, flags) == 0)
         cancelled = false;
 
  finish:
@@ -1413,6 +1547,7 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virQEMUDriver *driver = qemu_driver;
     virDomainObj *vm;
     unsigned long long bandwidth = 0;
+    unsigned long long postcopyBandwidth = 0;
     int ret = -1;
 
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
@@ -1442,10 +1577,13 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
         goto cleanup;
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
+    virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
+                            &postcopyBandwidth);
     ret = qemuMigrationSrcPerformLocked(driver, vm,
                                         qemuMigrationParamString(params, nparams,
                                                                  VIR_MIGRATE_PARAM_URI),
-                                        bandwidth, cookieout, cookieoutlen, flags);
+                                        bandwidth, postcopyBandwidth,
+                                        cookieout, cookieoutlen, flags);
     if (ret < 0) {
         virErrorPtr err = NULL;
 
@@ -1733,7 +1871,21 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         priv->migrationConn)
         return;
 
-    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+        qemuMigrationPostcopySwitched(vm)) {
+        /* nothing to undo after the switch, and the outcome is QEMU's:
+         * the guest stays paused here, the transfer goes on */
+        qemuDomainObjAdoptAsyncJob(vm);
+        VIR_WARN("The client driving the post-copy migration of '%s' went away after the switch: the guest stays paused here",
+                 vm->def->name);
+        if (priv->pausedReason == VIR_DOMAIN_PAUSED_POSTCOPY)
+            priv->pausedReason = 0;
+        qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED,
+                                       _("the client driving the migration went away after the switch to post-copy"));
+        priv->migrationConn = NULL;
+        qemuDomainObjEndAsyncJob(vm);
+        qemuDomainObjSaveStatus(driver, vm);
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
         VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
         qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
@@ -1773,10 +1925,57 @@ qemuMigrationRegister(virHypervisorDriver *driver)
     driver->domainMigrateGetMaxDowntime = qemuDomainMigrateGetMaxDowntime;
     driver->domainMigrateGetCompressionCache = qemuDomainMigrateGetCompressionCache;
     driver->domainMigrateSetCompressionCache = qemuDomainMigrateSetCompressionCache;
+    driver->domainMigrateStartPostCopy = qemuDomainMigrateStartPostCopy;
+}
+
+/* Reconnect of a source whose migration may have switched to post-copy
+ * (vm locked, the adopted migration-out job held).  Returns 0 when it did
+ * not switch (the caller goes on), 1 when it did: the guest is left
+ * paused here, (post-copy) while QEMU still completes the transfer,
+ * (post-copy failed) otherwise; nothing is cancelled or resumed. */
+static int
+qemuMigrationRecoverPostcopySource(virQEMUDriver *driver, virDomainObj *vm, int phase)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    qemuMonitorMigrationStats st = { 0 };
+    int reason;
+    bool switched = phase == QEMU_MIGRATION_OUT_PHASE_POSTCOPY ||
+                    (virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
+                     (reason == VIR_DOMAIN_PAUSED_POSTCOPY ||
+                      reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED));
+    int rc;
+
+    if (!(priv->job.apiFlags & VIR_MIGRATE_POSTCOPY) && !switched)
+        return 0;
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+        return switched ? 1 : 0;
+    rc = qemuMonitorJSONQueryMigrate(priv->mon, &st);
+    if (qemuDomainObjExitMonitor(vm) < 0)
+        rc = -1;
+    if (rc == 0 &&
+        (st.status == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY ||
+         st.status == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_PAUSED ||
+         st.status == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_RECOVER))
+        switched = true;
+    if (switched) {
+        if (virDomainObjIsActive(vm) &&
+            (virDomainObjGetState(vm, &reason) != VIR_DOMAIN_PAUSED ||
+             (reason != VIR_DOMAIN_PAUSED_POSTCOPY &&
+              reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)))
+            virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY);
+        if (rc < 0 || (st.status != QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY &&
+                       st.status != QEMU_MONITOR_MIGRATION_STATUS_COMPLETED))
+            qemuMigrationSrcPostcopyFailed(driver, vm);
+        VIR_WARN("Outgoing migration of '%s' was interrupted after the switch to post-copy (QEMU: %s): the guest stays paused here",
+                 vm->def->name, rc < 0 ? "unknown" :
+                 NULLSTR(qemuMonitorMigrationStatusTypeToString(st.status)));
+    }
+    qemuMonitorMigrationStatsClear(&st);
+    return switched ? 1 : 0;
 }
 
 int
-qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
+qemuMigrationRecover(virQEMUDriver *driver,
                      virDomainObj *vm,
                      qemuDomainAsyncJob asyncJob,
                      int phase)
@@ -1787,6 +1986,13 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
     int rc;
 
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
+        /* after post-copy resumed it here, this is the guest's newest
+         * state (the source stopped for good): kept whatever QEMU does */
+        if (phase >= QEMU_MIGRATION_IN_PHASE_POSTCOPY) {
+            VIR_WARN("Incoming migration of '%s' was interrupted in post-copy: keeping it",
+                     vm->def->name);
+            return 0;
+        }
         /* an incoming guest whose Finish did not pass its commit point is
          * not ours, even when its vCPUs ran for a moment: the source was
          * not told, and resumes its copy (or, peer-to-peer, asks us after
@@ -1801,6 +2007,11 @@ qemuMigrationRecover(virQEMUDriver *driver G_GNUC_UNUSED,
         return -1;
     }
     if (asyncJob != QEMU_ASYNC_JOB_MIGRATION_OUT)
+        return 0;
+
+    /* after a switch to post-copy (recorded, or seen in QEMU's migration
+     * status) the source never resumes: the destination runs the guest */
+    if (qemuMigrationRecoverPostcopySource(driver, vm, phase) != 0)
         return 0;
 
     /* the source: cancel what QEMU may still do, and the guest runs here

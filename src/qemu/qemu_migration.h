@@ -29,7 +29,8 @@
      VIR_MIGRATE_ABORT_ON_ERROR | \
      VIR_MIGRATE_AUTO_CONVERGE | \
      VIR_MIGRATE_OFFLINE | \
-     VIR_MIGRATE_UNSAFE)
+     VIR_MIGRATE_UNSAFE | \
+     VIR_MIGRATE_POSTCOPY)
 
 /* Fills the migration entries of the hypervisor driver table. */
 void qemuMigrationRegister(virHypervisorDriver *driver);

@@ -33,6 +33,7 @@
 #include "qemu_domain_devices.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
+#include "qemu_migration_postcopy.h"
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
 #include "qemu_dump.h"
@@ -702,6 +703,7 @@ qemuProcessMonitorMigrationStatus(qemuMonitor *mon G_GNUC_UNUSED,
     VIR_DEBUG("migration of '%s': %s", vm->def->name,
               NULLSTR(qemuMonitorMigrationStatusTypeToString(status)));
     QEMU_DOMAIN_PRIVATE(vm)->migrationStatus = status;
+    qemuMigrationPostcopyHandleStatus(qemu_driver, vm, status);
     qemuDomainObjSignalAsyncJob(vm);
     virObjectUnlock(vm);
 }
@@ -715,6 +717,10 @@ qemuProcessMonitorMigrationPass(qemuMonitor *mon G_GNUC_UNUSED,
 
     virObjectLock(vm);
     QEMU_DOMAIN_PRIVATE(vm)->job.progress.memIteration = pass;
+    /* virsh migrate --postcopy-after-precopy switches on the second one */
+    if (virDomainObjIsActive(vm))
+        qemuProcessQueueEvent(qemu_driver,
+                              virDomainEventMigrationIterationNewFromObj(vm, pass));
     qemuDomainObjSignalAsyncJob(vm);
     virObjectUnlock(vm);
 }

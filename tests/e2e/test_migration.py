@@ -5,7 +5,8 @@
 # domjobinfo and domstats on both hosts: none of those calls may fail or
 # wait for the migration (the worst latency seen is printed).  Also:
 # --timeout (virsh pauses the guest, the destination resumes it),
-# migrate-compcache idle and during the migration, --postcopy refused, and
+# migrate-compcache idle and during the migration, --postcopy-resume refused
+# (post-copy itself: test_postcopy.py), and
 # --abort-on-error with a Linux guest whose disk sits on a full tmpfs
 # (mounted by this test before the daemons start, unmounted at the end).
 #
@@ -193,11 +194,12 @@ def test_managed_and_back(a, b, kernel):
              "%s: dommemstat during the migration gives actual and rss" % h.name, r)
     t.eq(memstats[b.name].get("actual"), memstats[a.name].get("actual"),
          "destination dommemstat: the source's balloon size during the migration")
-    # let it converge: unthrottle, and stop the dirtying by pausing the source
-    r = a.virsh("migrate-setspeed", "mig1", "0")
-    t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
+    # let it converge: stop the dirtying by pausing the source, then
+    # unthrottle (in this order: unthrottled, it may end before the pause)
     r = a.virsh("suspend", "mig1")
     t.ok(r.rc == 0, "suspend is allowed during the migration", r)
+    r = a.virsh("migrate-setspeed", "mig1", "0")
+    t.ok(r.rc == 0, "migrate-setspeed during the migration", r)
     try:
         out, err = p.communicate(timeout=180)
     except subprocess.TimeoutExpired:
@@ -298,7 +300,8 @@ def test_timeout_compcache(a, b, kernel):
     """migrate --timeout (virsh suspends the guest after N s and the
     migration completes with it paused; the destination runs it), with
     --abort-on-error, which a user pause must not trigger; migrate-compcache
-    when idle and beside the migration; --postcopy refused by name."""
+    when idle and beside the migration; --postcopy-resume (recovery of a
+    failed post-copy migration) refused by name."""
     ok, pid_a = start_dirty(a, "mig6", kernel)
     t.ok(ok, "mig6 runs on A and dirties its memory")
     t.eq(compcache(a, "mig6", "--size", str(32 << 20)), "Compression cache: 32.000 MiB",
@@ -310,11 +313,11 @@ def test_timeout_compcache(a, b, kernel):
     t.eq(a.virsh("migrate-getmaxdowntime", "mig6").out.strip(), "400",
          "migrate-getmaxdowntime reads it back")
 
-    r = a.virsh("migrate", "--live", "--postcopy", "mig6", b.uri, *MIG_ARGS)
-    t.ok(r.rc != 0 and "argument unsupported" in r.err and "post-copy" in r.err,
-         "migrate --postcopy is refused as unsupported, by name", r)
+    r = a.virsh("migrate", "--live", "--postcopy", "--postcopy-resume", "mig6", b.uri, *MIG_ARGS)
+    t.ok(r.rc != 0 and "argument unsupported" in r.err and "--postcopy-resume" in r.err,
+         "migrate --postcopy-resume is refused as unsupported, by name", r)
     t.ok(domstate(a, "mig6").startswith("running") and jobinfo(a, "mig6").get("Job type") == "None",
-         "the refused --postcopy left no job and the guest running", jobinfo(a, "mig6"))
+         "the refused --postcopy-resume left no job and the guest running", jobinfo(a, "mig6"))
 
     watcher = subprocess.Popen(["virsh", "-c", a.uri, "event", "--event", "lifecycle",
                                 "--loop", "--timeout", "120"],
