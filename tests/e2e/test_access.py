@@ -357,6 +357,8 @@ def api_table():
          lambda c: c.rw_run().migrate3(c.conn, {}, L.VIR_MIGRATE_LIVE), DENIED, ["domain.migrate"]),
         ("domainMigrateConfirm3Params", "migrate3 from this connection",
          lambda c: c.run.migrate3(c.rw or c.conn, {}, L.VIR_MIGRATE_LIVE), DENIED, ["domain.migrate"]),
+        ("domainMigrateStartPostCopy", "migrateStartPostCopy", lambda c: c.run.migrateStartPostCopy(0),
+         DENIED, ["domain.migrate"]),
         ("domainMigrateSetMaxSpeed", "migrateSetMaxSpeed", lambda c: c.run.migrateSetMaxSpeed(77, 0), DENIED,
          ["domain.migrate"]),
         ("domainMigrateGetMaxSpeed", "migrateGetMaxSpeed", lambda c: c.run.migrateGetMaxSpeed(0), DENIED,
