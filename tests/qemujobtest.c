@@ -1290,7 +1290,17 @@ testStatusXML(void)
         goto cleanup;
     }
     g_clear_pointer(&xml2, g_free);
+
+    /* a peer-to-peer source keeps the destination's URI (escaped), and
+     * it goes with the job */
+    QEMU_DOMAIN_PRIVATE(vm)->job.peerURI = g_strdup("qemu+unix:///system?socket=/b&c'd");
+    g_clear_pointer(&xml, g_free);
+    xml = testFormatJob(vm);
+    CHECK(xml && strstr(xml, " flags='0x5' peerURI='qemu+unix:///system?socket=/b&amp;c&apos;d'/>\n"));
+    CHECK(testParseJob(vm2, xml) == 0);
+    CHECK(STREQ_NULLABLE(job2->peerURI, "qemu+unix:///system?socket=/b&c'd"));
     qemuDomainObjEndAsyncJob(vm);
+    CHECK(QEMU_DOMAIN_PRIVATE(vm)->job.peerURI == NULL);
 
     /* a sync job and an agent job, interrupted */
     CHECK(qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) == 0);

@@ -544,6 +544,7 @@ qemuDomainJobObjClear(qemuDomainJobObj *job)
     g_free(job->ownerAPI);
     g_free(job->agentOwnerAPI);
     g_free(job->asyncOwnerAPI);
+    g_free(job->peerURI);
     g_free(job->errmsg);
     if (job->completed)
         qemuDomainJobInfoFree(job->completed);
@@ -967,6 +968,7 @@ qemuDomainObjEndAsyncJob(virDomainObj *vm)
     job->phase = 0;
     job->operation = VIR_DOMAIN_JOB_OPERATION_UNKNOWN;
     job->apiFlags = 0;
+    g_clear_pointer(&job->peerURI, g_free);
     job->abortRequested = false;
     job->status = VIR_DOMAIN_JOB_NONE;
     memset(&job->progress, 0, sizeof(job->progress));
@@ -1542,8 +1544,8 @@ qemuDomainJobClearCompleted(virDomainObj *vm)
 /* <job type='modify' agent='none' async='migration out' phase='perform3'
  *      asyncOwner='1234' asyncOwnerAPI='virDomainMigratePerform3Params'
  *      asyncStarted='1700000000000' operation='outgoing migration'
- *      flags='0x1'/>
- * Written only when some job is held.  The sync and agent jobs are
+ *      flags='0x1' peerURI='qemu+unix:///system?socket=...'/>
+ * (peerURI: a peer-to-peer migration-out only.)  Written only when some job is held.  The sync and agent jobs are
  * recorded so that reconnect knows what was interrupted. */
 void
 qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
@@ -1570,6 +1572,7 @@ qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
         virBufferAsprintf(buf, " operation='%s'",
                           qemuDomainJobOperationTypeToString(job->operation));
         virBufferAsprintf(buf, " flags='0x%lx'", job->apiFlags);
+        virBufferEscapeString(buf, " peerURI='%s'", job->peerURI);
     }
     virBufferAddLit(buf, "/>\n");
 }
@@ -1645,6 +1648,8 @@ qemuDomainJobParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
         job->phase = phaseNum;
         job->operation = operation;
         job->apiFlags = apiFlags;
+        g_free(job->peerURI);
+        job->peerURI = virXMLPropString(node, "peerURI");
         job->mask = qemuDomainAsyncJobDefaultMask[async];
         job->status = VIR_DOMAIN_JOB_UNBOUNDED;
     }

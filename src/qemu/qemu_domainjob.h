@@ -238,6 +238,10 @@ struct _qemuDomainJobObj {
     int phase;                          /* per-async-type phase */
     virDomainJobOperation operation;
     unsigned long apiFlags;             /* flags of the API that started it */
+    char *peerURI;                      /* a peer-to-peer migration-out: the
+                                         * destination daemon's URI, kept in
+                                         * the status file so that a restarted
+                                         * source can ask it (F9) */
     bool abortRequested;                /* set by qemuDomainObjAbortAsyncJob */
     virDomainJobType status;            /* BOUNDED/UNBOUNDED while running; the
                                          * job sets COMPLETED/FAILED/CANCELLED */

@@ -83,22 +83,24 @@ qemuMigrationShutdownPrepare(void)
     g_atomic_int_set(&qemuMigrationShuttingDown, 1);
 }
 
-/* TEST ONLY: TANDEM_TEST_FINISH_DELAY_MS=N makes every incoming
- * migration's Finish wait N ms (at most 10 s) right before its commit
- * point, with the domain unlocked, so that the fault tests can stop or
- * kill the daemon there (tests/fault/CASES.md, K10).  Never set it
- * elsewhere.  vm locked, the migration-in job held. */
+/* TEST ONLY: the environment variable @knob=N makes the migration wait N
+ * ms (at most 10 s) at @where, with the domain unlocked, so that the
+ * fault tests can stop or kill a daemon there (tests/fault/CASES.md):
+ * TANDEM_TEST_FINISH_DELAY_MS before an incoming migration's commit point
+ * (K10), TANDEM_TEST_CONFIRM_DELAY_MS before a peer-to-peer source's
+ * Confirm of a finished migration (K14).  Never set them elsewhere.  vm
+ * locked, the migration job held. */
 static void
-qemuMigrationDstTestDelay(virDomainObj *vm)
+qemuMigrationTestDelay(virDomainObj *vm, const char *knob, const char *where)
 {
-    const char *env = getenv("TANDEM_TEST_FINISH_DELAY_MS");
+    const char *env = getenv(knob);
     unsigned int ms = 0;
 
     if (!env || virStrToLong_ui(env, NULL, 10, &ms) < 0 || ms == 0)
         return;
     ms = MIN(ms, 10000);
-    VIR_WARN("Incoming migration of '%s': test delay of %u ms before the commit (TANDEM_TEST_FINISH_DELAY_MS)",
-             vm->def->name, ms);
+    VIR_WARN("Migration of '%s': test delay of %u ms %s (%s)",
+             vm->def->name, ms, where, knob);
     virObjectUnlock(vm);
     g_usleep(ms * 1000ULL);
     virObjectLock(vm);
@@ -728,6 +730,33 @@ qemuMigrationSrcConfirmPostcopy(virQEMUDriver *driver,
     return -1;
 }
 
+/* The destination owns the guest: the source's copy is stopped (shut off,
+ * migrated) and, with VIR_MIGRATE_UNDEFINE_SOURCE, undefined here.  The
+ * caller ends the job.  vm locked, the migration-out job held. */
+static void
+qemuMigrationSrcStopMigrated(virQEMUDriver *driver,
+                             virDomainObj *vm,
+                             unsigned long flags)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+
+    qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3);
+    priv->beingDestroyed = true;
+    qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_MIGRATED);
+    qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                VIR_DOMAIN_EVENT_STOPPED,
+                                VIR_DOMAIN_EVENT_STOPPED_MIGRATED));
+    if ((flags & VIR_MIGRATE_UNDEFINE_SOURCE) && vm->persistent &&
+        virDomainDeleteConfig(driver->paths.configDir,
+                              driver->paths.autostartDir, vm) == 0) {
+        vm->persistent = 0;
+        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                    VIR_DOMAIN_EVENT_UNDEFINED,
+                                    VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
+    }
+}
+
 /* vm locked, the migration-out job held: the end of the source side. */
 static int
 qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
@@ -778,23 +807,8 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
             priv->pausedReason = 0;
         qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_CANCELLED, NULL);
     } else {
-        qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3);
         VIR_INFO("Migration of '%s' confirmed: stopping the source", vm->def->name);
-        priv->beingDestroyed = true;
-        qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_MIGRATED);
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                    VIR_DOMAIN_EVENT_STOPPED,
-                                    VIR_DOMAIN_EVENT_STOPPED_MIGRATED));
-        if ((flags & VIR_MIGRATE_UNDEFINE_SOURCE) && vm->persistent) {
-            if (virDomainDeleteConfig(driver->paths.configDir,
-                                      driver->paths.autostartDir, vm) == 0) {
-                vm->persistent = 0;
-                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                            VIR_DOMAIN_EVENT_UNDEFINED,
-                                            VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
-            }
-        }
+        qemuMigrationSrcStopMigrated(driver, vm, flags);
         qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
     }
 
@@ -1098,7 +1112,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     /* the commit point: from here on the guest is the destination's (a
      * daemon killed before the job ends and the status is written
      * destroys it at restart: qemuMigrationRecover) */
-    qemuMigrationDstTestDelay(vm);
+    qemuMigrationTestDelay(vm, "TANDEM_TEST_FINISH_DELAY_MS", "before the commit");
     if (!postcopy && qemuMigrationDstCheckCommit(vm, dconn) < 0) {
         VIR_WARN("Incoming migration of '%s' could not answer the source (%s): undoing it",
                  vm->def->name, virGetLastErrorMessage());
@@ -1226,7 +1240,8 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
  * whose Finish did not answer before it gives up (seconds). */
 #define QEMU_MIGRATION_ASK_DEST_SECONDS 60
 
-/* The connection to the destination broke while its Finish ran: its
+/* The connection to the destination broke while its Finish ran, or the
+ * source daemon restarted after QEMU's switch-over (@why says which): the
  * answer is unknown (docs/THREADS.txt section 7).  Asks the destination,
  * over new connections to @dconnuri, until its migration-in job is over.
  * Returns 1 when the domain is active there (the destination owns it),
@@ -1234,7 +1249,9 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
  * answer within QEMU_MIGRATION_ASK_DEST_SECONDS.  vm locked, the
  * migration-out job held; the lock is released while asking. */
 static int
-qemuMigrationSrcAskDestination(virDomainObj *vm, const char *dconnuri)
+qemuMigrationSrcAskDestination(virDomainObj *vm,
+                               const char *dconnuri,
+                               const char *why)
 {
     unsigned char uuid[VIR_UUID_BUFLEN];
     g_autofree char *name = g_strdup(vm->def->name);
@@ -1243,8 +1260,8 @@ qemuMigrationSrcAskDestination(virDomainObj *vm, const char *dconnuri)
     int ret = -1;
 
     memcpy(uuid, vm->def->uuid, VIR_UUID_BUFLEN);
-    VIR_WARN("Migration of '%s': the destination did not answer its Finish; asking it whether the guest runs there",
-             name);
+    VIR_WARN("Migration of '%s': %s; asking it whether the guest runs there",
+             name, why);
     virObjectUnlock(vm);
     while (ret < 0 && g_get_monotonic_time() < deadline) {
         virConnectPtr conn = virConnectOpenAuth(dconnuri, virConnectAuthPtrDefault, 0);
@@ -1284,12 +1301,14 @@ qemuMigrationSrcAskDestination(virDomainObj *vm, const char *dconnuri)
  * switch-over) and ends the job; only the administrator can tell which
  * copy may run.  vm locked, the migration-out job held. */
 static void
-qemuMigrationSrcLeavePaused(virQEMUDriver *driver, virDomainObj *vm)
+qemuMigrationSrcLeavePaused(virQEMUDriver *driver,
+                            virDomainObj *vm,
+                            const char *errmsg)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
 
     qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED);
-    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, NULL);
+    qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, errmsg);
     priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
     qemuDomainObjSaveStatus(driver, vm);
@@ -1331,6 +1350,8 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                                                VIR_MIGRATE_PARAM_PERSIST_XML),
                                       &cookie1, &cookie1len, flags)))
         return -1;
+    /* a restarted source asks the destination (F9): saved with the phase */
+    QEMU_DOMAIN_PRIVATE(vm)->job.peerURI = g_strdup(dconnuri);
     if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
         destflags |= VIR_MIGRATE_PAUSED;
 
@@ -1403,7 +1424,8 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
             alive = virConnectIsAlive(dconn);
             virObjectLock(vm);
             if (alive != 1) {
-                there = qemuMigrationSrcAskDestination(vm, dconnuri);
+                there = qemuMigrationSrcAskDestination(vm, dconnuri,
+                                                       "the destination did not answer its Finish");
                 if (there == 1) {
                     virFreeError(ferr);
                     virFreeError(err);
@@ -1417,7 +1439,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                    vm->def->name, ferr && ferr->message ? ferr->message : "?");
                     virFreeError(ferr);
                     virFreeError(err);
-                    qemuMigrationSrcLeavePaused(driver, vm);
+                    qemuMigrationSrcLeavePaused(driver, vm, NULL);
                     goto done;
                 }
                 virReportError(VIR_ERR_OPERATION_FAILED,
@@ -1436,6 +1458,8 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
             virFreeError(err);
     }
     cancelled = ddomain == NULL;
+    if (!cancelled)
+        qemuMigrationTestDelay(vm, "TANDEM_TEST_CONFIRM_DELAY_MS", "before the Confirm");
 
  confirm:
     {
@@ -1885,6 +1909,15 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         priv->migrationConn = NULL;
         qemuDomainObjEndAsyncJob(vm);
         qemuDomainObjSaveStatus(driver, vm);
+    } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+               priv->job.phase == QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE) {
+        /* QEMU sent everything: the destination's Finish may have kept
+         * the guest (docs/THREADS.txt section 7), and nobody can ask it */
+        VIR_WARN("The client driving the migration of '%s' went away after QEMU sent everything: the destination may run the guest, so it stays paused here",
+                 vm->def->name);
+        qemuDomainObjAdoptAsyncJob(vm);
+        qemuMigrationSrcLeavePaused(driver, vm,
+                                    _("the client driving the migration went away after the guest's state was sent: the destination may run it"));
     } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT) {
         VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
@@ -1982,7 +2015,9 @@ qemuMigrationRecover(virQEMUDriver *driver,
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     bool running = false;
+    bool resume;
     int status = 0;
+    int there = -1;
     int rc;
 
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
@@ -2014,22 +2049,41 @@ qemuMigrationRecover(virQEMUDriver *driver,
     if (qemuMigrationRecoverPostcopySource(driver, vm, phase) != 0)
         return 0;
 
+    /* after the switch-over: the outcome was decided (confirm3), or a
+     * peer-to-peer source asks the destination (perform3_done, F9) */
+    if (phase == QEMU_MIGRATION_OUT_PHASE_CONFIRM3)
+        there = 1;
+    else if (phase == QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE && priv->job.peerURI) {
+        g_autofree char *uri = g_strdup(priv->job.peerURI);
+
+        there = qemuMigrationSrcAskDestination(vm, uri,
+                                               "the source's daemon restarted after QEMU's switch-over");
+        if (!virDomainObjIsActive(vm))
+            return -1;
+    }
+    if (there == 1) {
+        VIR_WARN("Outgoing migration of '%s' was interrupted in phase %s after the destination took the guest: stopping it here",
+                 vm->def->name, NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
+        qemuMigrationSrcStopMigrated(driver, vm, priv->job.apiFlags);
+        return 1;
+    }
+    resume = phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE ||
+             phase == QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED || there == 0;
+
     /* the source: cancel what QEMU may still do, and the guest runs here
-     * unless the switch-over happened (then it stays paused: the
-     * destination may run it, and only the user can know) */
+     * unless the switch-over happened and the destination may run it
+     * (then it stays paused: only the user can know) */
     if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
         return -1;
     if (phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
         qemuMonitorJSONMigrateCancel(priv->mon);
     rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
-    if (rc == 0 && !running && status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE &&
-        phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
+    if (rc == 0 && !running && status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE && resume)
         rc = qemuMonitorJSONStartCPUs(priv->mon);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
     VIR_WARN("Outgoing migration of '%s' was interrupted in phase %s: %s",
              vm->def->name, NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)),
-             phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE ? "cancelled, guest runs here"
-                                                           : "guest left paused here");
+             resume ? "cancelled, guest runs here" : "guest left paused here");
     return 0;
 }

@@ -52,6 +52,7 @@ void qemuMigrationShutdownPrepare(void);
 /* Resolves a migration job interrupted by a daemon restart, by its phase.
  * Called by the reconnect code with the adopted async job held and the
  * monitor connected.  Returns 0 when the domain stays, -1 when it must be
- * stopped. */
+ * stopped, 1 when the destination owns the guest and it was stopped here
+ * (shut off, migrated; undefined with --undefinesource). */
 int qemuMigrationRecover(virQEMUDriver *driver, virDomainObj *vm,
                          qemuDomainAsyncJob asyncJob, int phase);

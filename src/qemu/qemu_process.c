@@ -1490,6 +1490,7 @@ qemuProcessReconnectThread(void *opaque)
     virQEMUDriver *driver = qemu_driver;
     qemuDomainObjPrivate *priv;
     bool running = false;
+    bool migrated = false;
     int status = 0;
     int rc;
     qemuDomainAsyncJob asyncJob;
@@ -1535,12 +1536,14 @@ qemuProcessReconnectThread(void *opaque)
         goto stop;
 
     /* an interrupted migration is resolved by its phase */
-    if ((asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT ||
-         asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) &&
-        qemuMigrationRecover(driver, vm, asyncJob, phase) < 0)
-        goto stop;
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT || asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
-        rc = 0;
+        rc = qemuMigrationRecover(driver, vm, asyncJob, phase);
+        if (rc < 0)
+            goto stop;
+        if (rc > 0) {
+            migrated = true;
+            goto endjob;
+        }
         if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
             goto stop;
         rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
@@ -1587,7 +1590,7 @@ qemuProcessReconnectThread(void *opaque)
         qemuDumpRecover(vm, asyncJob, phase);
         qemuDomainObjEndAsyncJob(vm);
     } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
-        qemuDomainObjSetAsyncJobResult(vm, virDomainObjIsActive(vm) ?
+        qemuDomainObjSetAsyncJobResult(vm, migrated || virDomainObjIsActive(vm) ?
                                        VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
                                        NULL);
         qemuDomainObjEndAsyncJob(vm);

@@ -530,7 +530,7 @@ def k10_dest_stopped_in_finish(a, b, kernel, sig, p2p):
         t.ok(ok, "%s: %s runs on A" % (label, name))
         mark = len(b.log())
         p = migrate_bg(a, name, b, ["--p2p"] if p2p else [])
-        reached = wait_for(lambda: "Incoming migration of '%s': test delay" % name in b.log()[mark:], 60, 0.05)
+        reached = wait_for(lambda: "Migration of '%s': test delay of 5000 ms before the commit" % name in b.log()[mark:], 60, 0.05)
         t.ok(reached, "%s: B's Finish reached its commit point (test delay)" % label, log_about(b, name))
         t.ok(active(b, name) and proc_state(qemu_pid(b, name)) is not None,
              "%s: the guest runs on B at that moment (vCPUs resumed)" % label)
@@ -561,6 +561,127 @@ def k10_dest_stopped_in_finish(a, b, kernel, sig, p2p):
         if p2p:
             t.ok("Migration of '%s': the destination does not run the guest: it resumes here" % name in a.log(),
                  "%s: A asked B after B's restart before resuming" % label, log_about(a, name))
+    finally:
+        restart_with_env(b, {})
+        cleanup_guest(name, a, b)
+
+
+def k14_source_killed_after_switchover(a, b, kernel, where):
+    """F9: the source daemon of a peer-to-peer migration is killed after
+    QEMU's switch-over.  where="confirm": B's Finish has answered (B owns
+    the guest), A is held before its Confirm by the test-only knob
+    TANDEM_TEST_CONFIRM_DELAY_MS.  where="finish": B's Finish is held at
+    its commit point (TANDEM_TEST_FINISH_DELAY_MS), A is killed and B
+    stopped there, so B undoes.  The restarted A asks B, through the URI
+    in its status file, until B is back and answers."""
+    name = "k14" + where[0]
+    label = "K14" + where[0]
+    knob_host, knob = (a, "TANDEM_TEST_CONFIRM_DELAY_MS") if where == "confirm" else \
+        (b, "TANDEM_TEST_FINISH_DELAY_MS")
+    restart_with_env(knob_host, {knob: "5000"})
+    try:
+        ok, pid = start_guest(a, bare_xml(name), name)
+        t.ok(ok, "%s: %s runs on A" % (label, name))
+        mark_a, mark_b = len(a.log()), len(b.log())
+        p = migrate_bg(a, name, b, ["--p2p"])
+        line = "Migration of '%s': test delay of 5000 ms before the %s" % (
+            name, "Confirm" if where == "confirm" else "commit")
+        reached = wait_for(lambda: line in knob_host.log(), 60, 0.05)
+        t.ok(reached, "%s: the migration reached the test delay (%s)" % (label, line),
+             log_about(knob_host, name))
+        a.stop(signal.SIGKILL)
+        if where == "finish":
+            # B stops (SIGTERM) while its Finish is held: it undoes
+            b.stop(signal.SIGTERM)
+        restart_with_env(a, {})
+        if where == "finish":
+            restart_with_env(b, {})
+        rc, err = finish(p)
+        t.ok(rc not in (0, None), "%s: the client sees the migration fail (A died)" % label,
+             "rc=%s %s" % (rc, err))
+        asked = "Migration of '%s': the source's daemon restarted after QEMU's switch-over; " \
+                "asking it whether the guest runs there" % name
+        # A must follow B's answer (B's commit check does not see A's
+        # connection close while the Finish call runs: libvirtd keeps the
+        # connection until the call returns, so B stopping is what undoes)
+        said_there = lambda: "Migration of '%s': the destination runs the guest" % name in a.log()[mark_a:]
+        said_not = lambda: "Migration of '%s': the destination does not run the guest" % name in a.log()[mark_a:]
+        t.ok(wait_for(lambda: said_there() or said_not(), 90), "%s: A asked B and got an answer" % label,
+             log_about(a, name))
+        owner = "B" if said_there() else "A"
+        t.ok(owner == ("B" if where == "confirm" else "A"),
+             "%s: B's answer: %s" % (label, "it runs the guest" if where == "confirm" else "not there"))
+        print("# %s: B %s the guest" % (label, "kept" if owner == "B" else "undid"))
+        if owner == "B":
+            ok, seen = one_copy(a, b, name, "B", 90)
+            t.ok(ok, "%s: exactly one copy, on B, A's copy stopped and undefined (F9)" % label,
+                 "%s\nA's log:\n%s\nB's log:\n%s" % (seen, log_about(a, name), log_about(b, name)))
+            t.ok(not alive(pid), "%s: A's QEMU is gone" % label)
+            t.ok(wait_for(lambda: domstate(b, name).startswith("running"), 30),
+                 "%s: running on B" % label, domstate(b, name))
+            r = b.virsh("dominfo", name)
+            t.ok(r.rc == 0 and re.search(r"Persistent:\s+yes", r.out), "%s: defined on B" % label, r)
+            want = [asked, "Migration of '%s': the destination runs the guest: the migration succeeded" % name,
+                    "Outgoing migration of '%s' was interrupted in phase perform3_done after the "
+                    "destination took the guest: stopping it here" % name]
+        else:
+            ok, seen = one_copy(a, b, name, "A", 90)
+            t.ok(ok, "%s: exactly one copy, on A (F9)" % label,
+                 "%s\nA's log:\n%s\nB's log:\n%s" % (seen, log_about(a, name), log_about(b, name)))
+            t.ok(qemu_pid(a, name) == pid, "%s: A's own QEMU" % label)
+            t.ok(wait_for(lambda: domstate(a, name).startswith("running"), 30),
+                 "%s: running on A again, not left paused" % label, domstate(a, name))
+            r = a.virsh("dominfo", name)
+            t.ok(r.rc == 0 and re.search(r"Persistent:\s+yes", r.out), "%s: still defined on A" % label, r)
+            want = [asked, "Migration of '%s': the destination does not run the guest: it resumes here" % name,
+                    "Outgoing migration of '%s' was interrupted in phase perform3_done: cancelled, "
+                    "guest runs here" % name]
+        alog = a.log()[mark_a:]
+        for w in want:
+            t.ok(w in alog, "%s: A's log says: %s" % (label, w), log_about(a, name))
+        r = a.virsh("domjobinfo", name)
+        t.ok(r.rc != 0 or re.search(r"Job type:\s+None", r.out), "%s: no job left on A" % label, r)
+        print("# %s: B's log: %s" % (label, "; ".join(
+            l for l in b.log()[mark_b:].splitlines() if name in l and ("warning" in l or "error" in l))[:600]))
+    finally:
+        restart_with_env(knob_host, {})
+        cleanup_guest(name, a, b)
+
+
+def k15_client_killed_in_finish(a, b, kernel):
+    """The client (virsh) of a client-managed migration is killed while
+    B's Finish runs (held at its commit point by the test-only knob
+    TANDEM_TEST_FINISH_DELAY_MS).  libvirtd keeps B's connection until the
+    Finish call returns, so B commits and runs the guest; A, told nothing
+    after QEMU sent everything, must not resume its copy: it keeps it
+    paused, as upstream libvirt does (two running copies would write the
+    same disks)."""
+    name = "k15"
+    restart_with_env(b, {"TANDEM_TEST_FINISH_DELAY_MS": "5000"})
+    try:
+        ok, pid = start_guest(a, bare_xml(name), name)
+        t.ok(ok, "K15: k15 runs on A")
+        mark = len(a.log())
+        p = migrate_bg(a, name, b)
+        line = "Migration of '%s': test delay of 5000 ms before the commit" % name
+        t.ok(wait_for(lambda: line in b.log(), 60, 0.05), "K15: B's Finish reached the test delay",
+             log_about(b, name))
+        p.kill()
+        p.communicate()
+        t.ok(wait_for(lambda: domstate(b, name).startswith("running") and
+                      jobinfo(b, name).get("Job type") == "None", 60),
+             "K15: B committed: the guest runs on B", "%s\n%s" % (domstate(b, name), log_about(b, name)))
+        t.ok(wait_for(lambda: jobinfo(a, name).get("Job type") == "None", 60), "K15: no job left on A",
+             log_about(a, name))
+        st = domstate(a, name)
+        t.ok(st.startswith("paused"), "K15: A keeps its copy paused, not running (exactly one running copy)",
+             "%s\n%s" % (st, log_about(a, name)))
+        t.ok(qemu_pid(a, name) == pid and alive(pid), "K15: A's QEMU is kept for the administrator")
+        want = ("The client driving the migration of '%s' went away after QEMU sent everything: "
+                "the destination may run the guest, so it stays paused here" % name)
+        t.ok(want in a.log()[mark:], "K15: A's log says why it stays paused", log_about(a, name))
+        r = a.virsh("domjobinfo", "--completed", name)
+        t.ok(r.rc == 0 and re.search(r"Job type:\s+Failed", r.out), "K15: A's completed job: Failed", r)
     finally:
         restart_with_env(b, {})
         cleanup_guest(name, a, b)
@@ -818,7 +939,10 @@ def main():
              ("K10km", k10_dest_stopped_in_finish, (signal.SIGKILL, False)),
              ("K11", k11_setspeed_restart, ()),
              ("K12a", k12_link_cut, (False,)), ("K12b", k12_link_cut, (True,)),
-             ("K13", k13_disk_full_save, ())]
+             ("K13", k13_disk_full_save, ()),
+             ("K14c", k14_source_killed_after_switchover, ("confirm",)),
+             ("K14f", k14_source_killed_after_switchover, ("finish",)),
+             ("K15", k15_client_killed_in_finish, ())]
     needs_kernel = {"K3", "K4p", "K4f", "K6sm", "K6sp", "K6dm", "K6dp", "K9", "K11", "K12a", "K12b",
                     "K13"}
     try:

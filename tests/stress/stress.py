@@ -799,7 +799,7 @@ class Stress:
                 h = self.hosts[rng.choice("AB")]
                 sig = signal.SIGKILL if rng.random() < self.args.kill_ratio else signal.SIGTERM
                 if self.args.no_restart_during_migration:
-                    # finding F9: a restart of the source between the
+                    # finding F9 (residual: client-managed): a restart of the source between the
                     # destination's resume and Confirm leaves a paused copy
                     with self.cond:
                         self.restart_pending = True
