@@ -40,9 +40,11 @@ def guest_paths():
 
 
 def qemu_user():
+    import grp
     import pwd
-    pw = pwd.getpwnam("libvirt-qemu")
-    return pw.pw_uid, pw.pw_gid
+    # qemu.conf's default group: the libvirt-qemu group, not always the
+    # user's primary group
+    return pwd.getpwnam("libvirt-qemu").pw_uid, grp.getgrnam("libvirt-qemu").gr_gid
 
 
 class Guest:
@@ -96,7 +98,7 @@ class Guest:
         before = self.last_pass()
         pid = qemu_pid(self.d, self.name)
         return wait_for(lambda: self.last_pass() > before and
-                        rss_kib(pid) > self.dirty_mib * 1024, timeout)
+                        rss_kib(pid) > (self.dirty_mib + 16) * 1024, timeout)
 
 
 def domstate(d, name):

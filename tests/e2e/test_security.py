@@ -13,6 +13,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import grp
 import os
 import pwd
 import shutil
@@ -25,7 +26,9 @@ from tandemtest import TAP, DRIVER_DIR, Daemon, run, tmpdir, write_tmp
 t = TAP()
 XATTR = "trusted.tandem.dac"
 QEMU_PW = pwd.getpwnam("libvirt-qemu")
-QEMU_UID, QEMU_GID = QEMU_PW.pw_uid, QEMU_PW.pw_gid
+# the group is qemu.conf's default, the libvirt-qemu group: not always the
+# user's primary group (Debian's libvirt-daemon-system makes that kvm)
+QEMU_UID, QEMU_GID = QEMU_PW.pw_uid, grp.getgrnam("libvirt-qemu").gr_gid
 
 # a root-owned directory QEMU's user may traverse but not write
 work = tmpdir("security")

@@ -256,7 +256,10 @@ def test_dump(d, kernel, outdir, realdir):
              "the guest survives a daemon killed during its dump")
         t.ok(wait_for(lambda: domstate(d, "dump1").startswith("running"), 150),
              "after the restart the guest the dump paused runs again", domstate(d, "dump1"))
-        # virsh shows a failed job's error message with --anystats only
+        # virsh shows a failed job's error message with --anystats only;
+        # QEMU's RESUME event may show the guest running a moment before
+        # the reconnect thread ends the recovered job
+        wait_for(lambda: jobinfo(d, "dump1", "--completed", "--anystats").get("Job type") != "None", 30)
         info = jobinfo(d, "dump1", "--completed", "--anystats")
         t.ok(info.get("Job type") == "Failed" and
              "interrupted by a restart of the daemon" in info.get("Error message", ""),
