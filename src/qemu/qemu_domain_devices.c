@@ -1254,12 +1254,173 @@ qemuDomainUpdateDeviceFlags(virDomainPtr dom,
 
 
 /* ---------------------------------------------------------------------- */
+/* Disk I/O errors: the IO_ERROR events and virsh domblkerror             */
+/* ---------------------------------------------------------------------- */
+
+/* QEMU's error actions (BLOCK_IO_ERROR "action") as libvirt's */
+static const char *const qemuDevicesIOErrorActions[] = {
+    [VIR_DOMAIN_EVENT_IO_ERROR_NONE] = "ignore",
+    [VIR_DOMAIN_EVENT_IO_ERROR_PAUSE] = "stop",
+    [VIR_DOMAIN_EVENT_IO_ERROR_REPORT] = "report",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(qemuDevicesIOErrorActions) == VIR_DOMAIN_EVENT_IO_ERROR_LAST);
+
+/* The disk of the query-block entry whose root node is @node (or whose
+ * drive is @device, for a drive with a name).  NULL if none. */
+static virDomainDiskDef *
+qemuDevicesDiskOfBlock(virDomainDef *def,
+                       const qemuMonitorBlockInfo *info,
+                       size_t ninfo,
+                       const char *node,
+                       const char *device)
+{
+    size_t i;
+
+    for (i = 0; i < ninfo; i++) {
+        if ((node && *node && STREQ_NULLABLE(info[i].nodeName, node)) ||
+            (device && *device && STREQ_NULLABLE(info[i].device, device)))
+            return qemuDevicesDiskByQdev(def, info[i].qdev);
+    }
+    return NULL;
+}
+
+void
+qemuDomainDevicesHandleIOError(virDomainObj *vm, int id, tdmJSONValue *data)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    const char *node = tdmJSONValueObjectGetString(data, "node-name");
+    const char *device = tdmJSONValueObjectGetString(data, "device");
+    const char *action = tdmJSONValueObjectGetString(data, "action");
+    const char *why = tdmJSONValueObjectGetString(data, "reason");
+    qemuMonitorBlockInfo *info = NULL;
+    size_t ninfo = 0;
+    virDomainDiskDef *disk = NULL;
+    const char *srcPath = "";
+    const char *alias;
+    bool nospace = false;
+    int act = -1;
+    size_t i;
+
+    if (!virDomainObjIsActive(vm) || vm->def->id != id)
+        return;
+    for (i = 0; action && i < G_N_ELEMENTS(qemuDevicesIOErrorActions); i++) {
+        if (STREQ(action, qemuDevicesIOErrorActions[i]))
+            act = i;
+    }
+    if (act < 0) {
+        VIR_WARN("I/O error event of '%s' with unknown action '%s'",
+                 vm->def->name, NULLSTR(action));
+        return;
+    }
+    ignore_value(tdmJSONValueObjectGetBoolean(data, "nospace", &nospace));
+
+    /* the event names QEMU's node, the domain's disk is behind its qdev */
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) == 0) {
+        if (virDomainObjIsActive(vm) && vm->def->id == id &&
+            qemuDomainObjEnterMonitor(vm) == 0) {
+            int rc = qemuMonitorJSONQueryBlock(priv->mon, &info, &ninfo);
+
+            if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+                disk = qemuDevicesDiskOfBlock(vm->def, info, ninfo, node, device);
+        }
+        qemuDomainObjEndJob(vm);
+    }
+    if (!virDomainObjIsActive(vm) || vm->def->id != id)
+        goto cleanup;
+    if (disk && virDomainDiskGetSource(disk))
+        srcPath = virDomainDiskGetSource(disk);
+    alias = disk && disk->info.alias ? disk->info.alias :
+            node && *node ? node : NULLSTR_EMPTY(device);
+    VIR_WARN("I/O error on disk '%s' (%s) of '%s': %s, action %s",
+             disk ? disk->dst : alias, srcPath, vm->def->name,
+             NULLSTR(why), action);
+    virObjectEventStateQueue(qemu_driver->domainEventState,
+                             virDomainEventIOErrorNewFromObj(vm, srcPath, alias, act));
+    virObjectEventStateQueue(qemu_driver->domainEventState,
+                             virDomainEventIOErrorReasonNewFromObj(vm, srcPath, alias, act,
+                                                                   nospace ? "enospc" : ""));
+ cleanup:
+    qemuMonitorBlockInfoFree(info, ninfo);
+}
+
+static int
+qemuDomainGetDiskErrors(virDomainPtr dom,
+                        virDomainDiskErrorPtr errors,
+                        unsigned int maxerrors,
+                        unsigned int flags)
+{
+    virDomainObj *vm;
+    qemuMonitorBlockInfo *info = NULL;
+    size_t ninfo = 0;
+    int reason = 0;
+    int n = 0;
+    int ret = -1;
+    int rc;
+    size_t i;
+
+    virCheckFlags(0, -1);
+
+    if (!(vm = qemuDomainObjFromDomain(dom)))
+        return -1;
+    if (virDomainGetDiskErrorsEnsureACL(dom->conn, vm->def) < 0)
+        goto cleanup;
+    if (qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0)
+        goto cleanup;
+    if (virDomainObjCheckActive(vm) < 0)
+        goto endjob;
+    /* how many a caller must make room for */
+    if (!errors) {
+        ret = vm->def->ndisks;
+        goto endjob;
+    }
+    /* QEMU sets a drive's io-status when an error stops the guest, and
+     * 'cont' resets only the monitor's named drives, not ours (-blockdev
+     * under a -device): the status is current only while the guest is
+     * paused on an I/O error; once it runs, the failed request was retried */
+    if (virDomainObjGetState(vm, &reason) != VIR_DOMAIN_PAUSED ||
+        reason != VIR_DOMAIN_PAUSED_IOERROR) {
+        ret = 0;
+        goto endjob;
+    }
+
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        goto endjob;
+    rc = qemuMonitorJSONQueryBlock(QEMU_DOMAIN_PRIVATE(vm)->mon, &info, &ninfo);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        goto endjob;
+
+    /* QEMU keeps io-status for a drive that stops or reports on errors;
+     * "ok" or none: no error */
+    for (i = 0; i < ninfo && n < maxerrors; i++) {
+        virDomainDiskDef *disk;
+
+        if (!info[i].ioStatus || STREQ(info[i].ioStatus, "ok") ||
+            !(disk = qemuDevicesDiskByQdev(vm->def, info[i].qdev)))
+            continue;
+        errors[n].disk = g_strdup(disk->dst);
+        errors[n].error = STREQ(info[i].ioStatus, "nospace") ?
+                          VIR_DOMAIN_DISK_ERROR_NO_SPACE : VIR_DOMAIN_DISK_ERROR_UNSPEC;
+        n++;
+    }
+    ret = n;
+
+ endjob:
+    qemuDomainObjEndJob(vm);
+ cleanup:
+    qemuMonitorBlockInfoFree(info, ninfo);
+    virDomainObjEndAPI(&vm);
+    return ret;
+}
+
+
+/* ---------------------------------------------------------------------- */
 /* Registration                                                           */
 /* ---------------------------------------------------------------------- */
 
 void
 qemuDomainDevicesRegister(virHypervisorDriver *driver)
 {
+    driver->domainGetDiskErrors = qemuDomainGetDiskErrors;
     driver->domainOpenConsole = qemuDomainOpenConsole;
     driver->domainOpenGraphics = qemuDomainOpenGraphics;
     driver->domainOpenGraphicsFD = qemuDomainOpenGraphicsFD;

@@ -206,6 +206,7 @@ typedef enum {
     QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE, /* the connection driving its
                                                * migration closed */
     QEMU_PROCESS_EVENT_TRIM_MEMORY,  /* no domain: give freed heap back */
+    QEMU_PROCESS_EVENT_IO_ERROR,     /* BLOCK_IO_ERROR: which disk (query-block) */
 } qemuProcessEventType;
 
 typedef struct _qemuProcessEvent qemuProcessEvent;
@@ -215,6 +216,7 @@ struct _qemuProcessEvent {
     int id;              /* vm->def->id when it happened: stale events are dropped */
     unsigned long long asyncStarted; /* MIGRATION_CLIENT_GONE: the migration
                                       * job it is about (job.asyncStarted) */
+    tdmJSONValue *data;  /* IO_ERROR: a copy of the event's data */
 };
 
 /* vm locked.  Never waits: callable from the event loop thread. */
@@ -228,6 +230,20 @@ qemuProcessEventSubmit(virQEMUDriver *driver, virDomainObj *vm,
     ev->vm = virObjectRef(vm);
     ev->id = vm->def->id;
     ev->asyncStarted = QEMU_DOMAIN_PRIVATE(vm)->job.asyncStarted;
+    g_thread_pool_push(driver->workerPool, ev, NULL);
+}
+
+/* As qemuProcessEventSubmit, with a copy of the QMP event's @data. */
+static void
+qemuProcessEventSubmitData(virQEMUDriver *driver, virDomainObj *vm,
+                           qemuProcessEventType type, tdmJSONValue *data)
+{
+    qemuProcessEvent *ev = g_new0(qemuProcessEvent, 1);
+
+    ev->type = type;
+    ev->vm = virObjectRef(vm);
+    ev->id = vm->def->id;
+    ev->data = tdmJSONValueCopy(data);
     g_thread_pool_push(driver->workerPool, ev, NULL);
 }
 
@@ -391,10 +407,14 @@ qemuProcessEventRun(gpointer data, gpointer opaque)
     case QEMU_PROCESS_EVENT_MIGRATION_CLIENT_GONE:
         qemuMigrationClientGone(driver, vm, ev->asyncStarted);
         break;
+    case QEMU_PROCESS_EVENT_IO_ERROR:
+        qemuDomainDevicesHandleIOError(vm, ev->id, ev->data);
+        break;
     case QEMU_PROCESS_EVENT_TRIM_MEMORY:
         break;
     }
     virDomainObjEndAPI(&vm);
+    tdmJSONValueFree(ev->data);
     g_free(ev);
 }
 
@@ -671,6 +691,9 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
         QEMU_DOMAIN_PRIVATE(vm)->pausedReason = VIR_DOMAIN_PAUSED_IOERROR;
         qemuDomainObjSignalAsyncJob(vm);
     }
+    /* the domain events name the disk: found off the event loop */
+    if (STREQ(event, "BLOCK_IO_ERROR") && data)
+        qemuProcessEventSubmitData(qemu_driver, vm, QEMU_PROCESS_EVENT_IO_ERROR, data);
 
     if (STREQ(event, "BALLOON_CHANGE") && data) {
         unsigned long long actual;

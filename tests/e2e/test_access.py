@@ -26,6 +26,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 import glob
+import grp
 import json
 import os
 import pwd
@@ -333,6 +334,7 @@ def api_table():
         ("domainGetCPUStats", "getCPUStats", lambda c: c.run.getCPUStats(True), ALLOWED, ["domain.read"]),
         ("domainGetBlockInfo", "blockInfo", lambda c: c.defd.blockInfo("vda"), ALLOWED, ["domain.read"]),
         ("domainBlockStats", "blockStats", lambda c: c.run.blockStats("vda"), ALLOWED, ["domain.read"]),
+        ("domainGetDiskErrors", "diskErrors", lambda c: c.run.diskErrors(0), ALLOWED, ["domain.read"]),
         ("domainBlockStatsFlags", "blockStatsFlags", lambda c: c.run.blockStatsFlags("vda", 0), ALLOWED,
          ["domain.read"]),
         ("domainInterfaceStats", "interfaceStats", lambda c: c.run.interfaceStats("vnet0"), ALLOWED,
@@ -510,6 +512,9 @@ from tandemtest import TAP, Daemon, run, tmpdir  # noqa: E402
 
 t = TAP()
 QEMU_PW = pwd.getpwnam("libvirt-qemu")
+# qemu.conf's default group is the libvirt-qemu group, which need not be
+# the user's primary group (Debian's libvirt-daemon-system makes that kvm)
+QEMU_GID = grp.getgrnam("libvirt-qemu").gr_gid
 NOBODY = pwd.getpwnam("nobody")
 
 
@@ -813,7 +818,7 @@ def test_privilege(d, work):
     pid = qemu_pid(d, "acl-priv")
     st = proc_status(pid)
     t.eq(st["Uid"], [str(QEMU_PW.pw_uid)] * 4, "QEMU's real/effective/saved/fs uid: libvirt-qemu")
-    t.eq(st["Gid"], [str(QEMU_PW.pw_gid)] * 4, "QEMU's gids: libvirt-qemu's group")
+    t.eq(st["Gid"], [str(QEMU_GID)] * 4, "QEMU's gids: libvirt-qemu's group")
     groups = set(st.get("Groups", []))
     t.ok("0" not in groups, "QEMU is not in group root", groups)
     t.eq(st["CapEff"], ["0000000000000000"], "QEMU has no effective capabilities")
@@ -833,7 +838,7 @@ def test_privilege(d, work):
         return
     ddir = os.path.join(rundir, dirs[0])
     s = os.stat(ddir)
-    t.eq((s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)), (QEMU_PW.pw_uid, QEMU_PW.pw_gid, 0o700),
+    t.eq((s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)), (QEMU_PW.pw_uid, QEMU_GID, 0o700),
          "per-domain directory: libvirt-qemu's, 0700")
     mon = os.path.join(ddir, "monitor.sock")
     t.ok(os.path.exists(mon), "monitor socket in the per-domain directory")
@@ -851,7 +856,7 @@ def test_privilege(d, work):
         r = run(ns + ["setpriv", "--reuid=nobody", "--regid=%d" % NOBODY.pw_gid, "--clear-groups",
                       sys.executable, "-c", CONNECT_PY, inside + name], timeout=30)
         t.eq(r.out.strip(), "ERRNO 13", "nobody cannot connect to the %s socket (EACCES)" % what)
-    r = run(ns + ["setpriv", "--reuid=libvirt-qemu", "--regid=%d" % QEMU_PW.pw_gid, "--clear-groups",
+    r = run(ns + ["setpriv", "--reuid=libvirt-qemu", "--regid=%d" % QEMU_GID, "--clear-groups",
                   sys.executable, "-c", CONNECT_PY, inside + "org.qemu.guest_agent.0"], timeout=30)
     t.eq(r.out.strip(), "CONNECTED", "QEMU's user can connect to the agent socket")
 

@@ -479,6 +479,90 @@ def test_watchdog(d, g):
     t.ok(domstate(d, "g1").startswith("running"), "action none: the guest runs on")
 
 
+def guest_exec(d, name, argv):
+    cmd = {"execute": "guest-exec",
+           "arguments": {"path": "/bin/busybox", "arg": argv, "capture-output": True}}
+    return d.virsh("qemu-agent-command", name, json.dumps(cmd))
+
+
+def test_io_error(d, g):
+    """A disk on a 1 MiB tmpfs (mounted in the daemon's mount namespace
+    only) that cannot hold what the guest writes: with error_policy='stop'
+    QEMU pauses the guest (paused, I/O error), the io-error and
+    io-error-reason events name the disk, its source and 'enospc', and
+    domblkerror says 'no space'; once the file system has room, resume
+    lets the guest finish its write and the error is gone."""
+    name = "gio"
+    mnt = tempfile.mkdtemp(prefix="io-", dir=g.dir)
+    os.chmod(mnt, 0o755)
+    ns = ["nsenter", "-t", str(d.proc.pid), "-m"]
+    r = run(ns + ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tandem-ioerr", mnt])
+    if not t.ok(r.rc == 0, "a 1 MiB tmpfs in the daemon's mount namespace", r):
+        return
+    img = os.path.join(mnt, "disk.raw")
+    ev = None
+    try:
+        r = run(ns + ["truncate", "-s", "64M", img])
+        t.ok(r.rc == 0, "a sparse 64 MiB image on it", r)
+        disk = ("<disk type='file' device='disk'><driver name='qemu' type='raw' error_policy='stop'/>"
+                "<source file='%s'/><target dev='vda' bus='virtio'/></disk>\n" % img)
+        xml = g.xml(name, agent=True, cmdline="console=ttyS0 tandem.nonet")
+        xml = xml.replace("<serial type='pty'>", disk + "<serial type='pty'>", 1)
+        path = write_tmp(xml)
+        try:
+            r = d.virsh("define", path)
+        finally:
+            os.unlink(path)
+        t.ok(r.rc == 0, "define a guest with that disk (error_policy='stop')", r)
+        if not t.ok(boot(d, g, name) is True, "it boots", g.ready_line(name)):
+            return
+        t.ok(wait_agent(d, name), "its agent answers")
+        r = d.virsh("domblkerror", name)
+        t.ok(r.rc == 0 and "No errors found" in r.out, "domblkerror before: no errors", r)
+        ev = subprocess.Popen(["virsh", "-c", d.uri, "event", "--domain", name, "--all", "--loop",
+                               "--timeout", "120"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1)
+        r = guest_exec(d, name, ["dd", "if=/dev/zero", "of=/dev/vda", "bs=1M", "count=8", "conv=fsync"])
+        t.ok(r.rc == 0 and "pid" in r.out, "the guest writes 8 MiB to vda (guest-exec dd)", r)
+        t.ok(wait_for(lambda: domstate(d, name) == "paused (I/O error)", 60),
+             "QEMU pauses it: paused (I/O error)", domstate(d, name))
+        r = d.virsh("domblkerror", name)
+        t.ok(r.rc == 0 and re.search(r"^vda: no space", r.out, re.M), "domblkerror: vda: no space", r)
+        r = d.virsh("domblkerror", name, readonly=True)
+        t.ok(r.rc == 0 and "vda: no space" in r.out, "domblkerror works on a read-only connection", r)
+
+        r = run(ns + ["mount", "-o", "remount,size=80m", mnt])
+        t.ok(r.rc == 0, "the file system gets room", r)
+        r = d.virsh("resume", name)
+        t.ok(r.rc == 0, "resume", r)
+        t.ok(wait_for(lambda: domstate(d, name).startswith("running"), 30), "running again", domstate(d, name))
+        r = d.virsh("domblkerror", name)
+        t.ok(r.rc == 0 and "No errors found" in r.out, "domblkerror after resume: no errors", r)
+        used = lambda: os.stat("/proc/%d/root%s" % (d.proc.pid, img)).st_blocks * 512
+        t.ok(wait_for(lambda: used() >= 8 << 20, 60), "the guest's write completes (8 MiB in the image)",
+             used())
+        d.virsh("destroy", name)
+        r = d.virsh("domblkerror", name)
+        t.ok(r.rc != 0 and "domain is not running" in r.err, "domblkerror of a shut off domain: not running", r)
+    finally:
+        if ev:
+            time.sleep(1)
+            ev.kill()
+            out = ev.communicate()[0]
+            want_reason = "event 'io-error-reason' for domain '%s': %s (virtio-disk0) pause due to enospc" % (
+                name, img)
+            want = "event 'io-error' for domain '%s': %s (virtio-disk0) pause" % (name, img)
+            t.ok(want_reason in out, "io-error-reason event: source, alias, pause, enospc", out)
+            t.ok(re.search(re.escape(want) + r"$", out, re.M), "io-error event: source, alias, pause", out)
+            t.ok("event 'lifecycle' for domain '%s': Suspended I/O Error" % name in out,
+                 "lifecycle event: Suspended I/O Error", out)
+        d.virsh("destroy", name)
+        d.virsh("undefine", name)
+        run(ns + ["umount", mnt])
+        os.rmdir(mnt)
+
+
 g = None
 d = Daemon("guest", qemu_conf="agent_timeout = %d\n" % AGENT_TIMEOUT)
 try:
@@ -492,7 +576,8 @@ try:
                          ("agent reboot", test_agent_reboot),
                          ("acpi shutdown", test_acpi_shutdown),
                          ("agent shutdown", test_agent_shutdown),
-                         ("no agent", test_no_agent)]:
+                         ("no agent", test_no_agent),
+                         ("disk I/O error", test_io_error)]:
             t.run(name, fn, d, g)
     t.ok(d.alive(), "daemon alive at the end")
 except Exception as ex:
