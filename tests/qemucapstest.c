@@ -12,6 +12,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -393,7 +395,7 @@ testCacheMiss(void)
     g_autofree char *file = testCacheFile();
 
     CHECK(testWriteWrapper("") == 0);
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 1);
     CHECK(STREQ(caps->binary, testWrapper));
     CHECK(caps->version / 1000 == 7002);
@@ -408,8 +410,8 @@ testCacheHitMemory(void)
     g_autoptr(qemuCaps) a = NULL;
     g_autoptr(qemuCaps) b = NULL;
 
-    CHECK((a = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
-    CHECK((b = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((a = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
+    CHECK((b = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(a == b);
     CHECK(testProbeCount() == 1);
     return 0;
@@ -421,7 +423,7 @@ testCacheHitFile(void)
     g_autoptr(qemuCaps) caps = NULL;
 
     qemuCapsCacheFlush();
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 1);
     CHECK(caps->version / 1000 == 7002);
     CHECK(caps->arch == VIR_ARCH_X86_64);
@@ -444,11 +446,11 @@ testCacheInvalidateMtime(void)
     times[1].tv_sec += 10;      /* same size, new mtime */
     CHECK(utimensat(AT_FDCWD, testWrapper, times, 0) == 0);
 
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 2);
     /* and the rewritten file is good for a new process */
     qemuCapsCacheFlush();
-    CHECK((again = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((again = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 2);
     return 0;
 }
@@ -467,7 +469,7 @@ testCacheInvalidateSize(void)
     times[1] = sb.st_mtim;
     CHECK(utimensat(AT_FDCWD, testWrapper, times, 0) == 0);
 
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 3);
     return 0;
 }
@@ -483,7 +485,7 @@ testCacheCorrupt(void)
     /* not JSON */
     CHECK(g_file_set_contents(file, "{\"format\": 1, \"replies\": {\"query-ver", -1, NULL));
     qemuCapsCacheFlush();
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 4);
     CHECK(g_file_get_contents(file, &data, NULL, NULL));
     CHECK(strstr(data, "\"replies\""));
@@ -505,11 +507,11 @@ testCacheCorrupt(void)
         CHECK(g_file_set_contents(file, bad, -1, NULL));
     }
     qemuCapsCacheFlush();
-    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((caps = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 5);
 
     qemuCapsCacheFlush();
-    CHECK((again = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir)));
+    CHECK((again = qemuCapsCacheLookup(testCacheDir, testWrapper, testRunDir, (uid_t) -1, (gid_t) -1)));
     CHECK(testProbeCount() == 5);
     return 0;
 }
@@ -523,7 +525,7 @@ testProbeMissing(void)
 
     CHECK(!qemuCapsProbe(path, testRunDir));
     CHECK(strstr(virGetLastErrorMessage(), "cannot find QEMU binary"));
-    CHECK(!qemuCapsCacheLookup(testCacheDir, path, testRunDir));
+    CHECK(!qemuCapsCacheLookup(testCacheDir, path, testRunDir, (uid_t) -1, (gid_t) -1));
     CHECK(!qemuCapsProbe("relative/qemu", testRunDir));
     return 0;
 }
@@ -607,6 +609,45 @@ testProbeReal(void)
     CHECK(caps->size > 0 && caps->mtime > 0);
     fprintf(stderr, "#   probed %s: version %u, kvm %s\n", TEST_QEMU,
             caps->version, caps->kvmAvailable ? "available" : "not available");
+    return 0;
+}
+
+/* Probed as another user (nobody), from a directory that user cannot
+ * reach: QEMU runs as that user, and KVM counts as available only when
+ * that user may open /dev/kvm. */
+static int
+testProbeAsUser(void)
+{
+    g_autoptr(GHashTable) replies = NULL;
+    g_autoptr(qemuCaps) caps = NULL;
+    struct passwd *pw = getpwnam("nobody");
+    bool kvmOpen;
+    pid_t pid;
+    int status = 0;
+
+    if (geteuid() != 0 || !pw) {
+        fprintf(stderr, "#   skipped: needs root and a user 'nobody'\n");
+        return 0;
+    }
+    /* can nobody open /dev/kvm? (asked by a child that becomes nobody) */
+    if ((pid = fork()) == 0) {
+        int fd;
+
+        if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+            _exit(2);
+        fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        _exit(fd >= 0 ? 0 : 1);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) != 2);
+    kvmOpen = WEXITSTATUS(status) == 0;
+
+    CHECK((replies = qemuCapsProbeRepliesAs(TEST_QEMU, testRunDir, pw->pw_uid, pw->pw_gid)));
+    CHECK((caps = qemuCapsNewFromReplies(TEST_QEMU, replies)));
+    fprintf(stderr, "#   as nobody: /dev/kvm %s, kvm %s\n", kvmOpen ? "opens" : "does not open",
+            caps->kvmAvailable ? "available" : "not available");
+    if (!kvmOpen)
+        CHECK(!caps->kvmAvailable);
     return 0;
 }
 
@@ -711,6 +752,7 @@ main(int argc, char **argv)
         testRun("probe: garbage on the monitor", testProbeGarbage);
         testRun("probe: deadline", testProbeTimeout);
         testRun("probe: real " TEST_QEMU, testProbeReal);
+        testRun("probe: as another user, KVM that user's", testProbeAsUser);
         testRun("no processes or directories left behind", testNoLeftovers);
 
         qemuCapsCacheFlush();

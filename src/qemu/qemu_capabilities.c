@@ -429,6 +429,13 @@ qemuCapsCloseFD(int *fd)
 GHashTable *
 qemuCapsProbeReplies(const char *binary, const char *tmpDir)
 {
+    return qemuCapsProbeRepliesAs(binary, tmpDir, (uid_t) -1, (gid_t) -1);
+}
+
+GHashTable *
+qemuCapsProbeRepliesAs(const char *binary, const char *tmpDir,
+                       uid_t uid, gid_t gid)
+{
     g_autoptr(GHashTable) replies = NULL;
     g_autoptr(virCommand) cmd = NULL;
     g_autofree char *dir = NULL;
@@ -488,8 +495,20 @@ qemuCapsProbeReplies(const char *binary, const char *tmpDir)
     virCommandSetOutputFD(cmd, &logfd);
     virCommandSetErrorFD(cmd, &logfd);
     virCommandAddEnvPassCommon(cmd);
-    virCommandSetWorkingDirectory(cmd, dir);
+    /* QEMU runs as the user it will run guests as: whether KVM is usable
+     * is that user's answer (query-kvm says disabled when it cannot open
+     * /dev/kvm, QEMU falling back to TCG).  It needs no file of the probe
+     * directory (monitor and log are passed as fds), which that user may
+     * not reach: it works in / then. */
+    if (uid != (uid_t) -1 || gid != (gid_t) -1)
+        virCommandSetWorkingDirectory(cmd, "/");
+    else
+        virCommandSetWorkingDirectory(cmd, dir);
     virCommandClearCaps(cmd);
+    if (uid != (uid_t) -1)
+        virCommandSetUID(cmd, uid);
+    if (gid != (gid_t) -1)
+        virCommandSetGID(cmd, gid);
     virCommandRawStatus(cmd);   /* we want to tell exits from signals */
 
     conn.fd = pair[0];
@@ -995,18 +1014,19 @@ qemuCapsProbe(const char *binary, const char *tmpDir)
  * ------------------------------------------------------------------------ */
 
 /* What else, besides the binary, a probe result depends on: whether and
- * how /dev/kvm is there. */
+ * how /dev/kvm is there, and the user the probe ran as. */
 static char *
-qemuCapsCacheHostKey(void)
+qemuCapsCacheHostKey(uid_t uid, gid_t gid)
 {
     struct stat sb;
 
     if (stat("/dev/kvm", &sb) < 0)
-        return g_strdup("kvm:none");
-    return g_strdup_printf("kvm:%llu:%o:%lld.%09ld",
+        return g_strdup_printf("kvm:none as:%d:%d", (int) uid, (int) gid);
+    return g_strdup_printf("kvm:%llu:%o:%lld.%09ld as:%d:%d",
                            (unsigned long long)sb.st_rdev,
                            (unsigned int)sb.st_mode,
-                           (long long)sb.st_ctim.tv_sec, (long)sb.st_ctim.tv_nsec);
+                           (long long)sb.st_ctim.tv_sec, (long)sb.st_ctim.tv_nsec,
+                           (int) uid, (int) gid);
 }
 
 static char *
@@ -1215,7 +1235,7 @@ qemuCapsCacheFlush(void)
 
 qemuCaps *
 qemuCapsCacheLookup(const char *cacheDir, const char *binary,
-                    const char *tmpDir)
+                    const char *tmpDir, uid_t uid, gid_t gid)
 {
     g_autofree char *memkey = NULL;
     g_autofree char *host = NULL;
@@ -1228,7 +1248,7 @@ qemuCapsCacheLookup(const char *cacheDir, const char *binary,
     if (qemuCapsProbeCheckBinary(binary) < 0 ||
         qemuCapsStatBinary(binary, &key.mtime, &key.size) < 0)
         return NULL;
-    host = qemuCapsCacheHostKey();
+    host = qemuCapsCacheHostKey(uid, gid);
     key.host = host;
     memkey = g_strdup_printf("%s\n%s", cacheDir, binary);
 
@@ -1258,7 +1278,7 @@ qemuCapsCacheLookup(const char *cacheDir, const char *binary,
     }
 
     if (!caps) {
-        if (!(replies = qemuCapsProbeReplies(binary, tmpDir)))
+        if (!(replies = qemuCapsProbeRepliesAs(binary, tmpDir, uid, gid)))
             return NULL;
         if (!(caps = qemuCapsNewFromReplies(binary, replies)))
             return NULL;

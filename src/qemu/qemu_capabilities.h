@@ -64,14 +64,20 @@ qemuCaps *qemuCapsProbe(const char *binary, const char *tmpDir);
  * for recording test data; qemuCapsProbe = this + qemuCapsNewFromReplies. */
 GHashTable *qemuCapsProbeReplies(const char *binary, const char *tmpDir);
 
+/* The same with QEMU run as @uid/@gid ((uid_t) -1 / (gid_t) -1: as the
+ * daemon), so that what it reports (KVM usable or not) is that user's. */
+GHashTable *qemuCapsProbeRepliesAs(const char *binary, const char *tmpDir,
+                                   uid_t uid, gid_t gid);
+
 /* Build the capabilities of @binary from the replies of a probe (see
  * qemuCapsProbeReplies). No I/O: unit tests feed recorded replies. */
 qemuCaps *qemuCapsNewFromReplies(const char *binary, GHashTable *replies);
 
 /* The capabilities of @binary: from @cacheDir when the cached entry still
- * matches the binary (path, mtime, size), otherwise probed and stored. */
+ * matches the binary (path, mtime, size), /dev/kvm and the user, otherwise
+ * probed as @uid/@gid (see qemuCapsProbeRepliesAs) and stored. */
 qemuCaps *qemuCapsCacheLookup(const char *cacheDir, const char *binary,
-                              const char *tmpDir);
+                              const char *tmpDir, uid_t uid, gid_t gid);
 
 /* How long a probe may take in all, in ms (0: the default, 30 s). */
 void qemuCapsSetProbeTimeout(unsigned int ms);

@@ -132,6 +132,22 @@ qemuDriverGetCapabilities(virQEMUDriver *driver)
     return caps;
 }
 
+int
+qemuDriverGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
+{
+    const qemuConfig *cfg = driver->config;
+
+    *uid = (uid_t) -1;
+    *gid = (gid_t) -1;
+    if (!driver->privileged)
+        return 0;
+    if (cfg->user && virGetUserID(cfg->user, uid) < 0)
+        return -1;
+    if (cfg->group && virGetGroupID(cfg->group, gid) < 0)
+        return -1;
+    return 0;
+}
+
 qemuCaps *
 qemuDriverGetQEMUCaps(virQEMUDriver *driver)
 {
@@ -147,6 +163,8 @@ qemuCaps *
 qemuDriverGetQEMUCapsForBinary(virQEMUDriver *driver, const char *binary)
 {
     qemuCaps *qcaps = qemuDriverGetQEMUCaps(driver);
+    uid_t uid;
+    gid_t gid;
 
     if (!binary || (qcaps && STREQ(binary, qcaps->binary)))
         return qcaps;
@@ -158,8 +176,10 @@ qemuDriverGetQEMUCapsForBinary(virQEMUDriver *driver, const char *binary)
                        binary);
         return NULL;
     }
+    if (qemuDriverGetQEMUUser(driver, &uid, &gid) < 0)
+        return NULL;
     return qemuCapsCacheLookup(driver->paths.cacheDir, binary,
-                               driver->paths.stateDir);
+                               driver->paths.stateDir, uid, gid);
 }
 
 virCaps *

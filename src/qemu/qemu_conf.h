@@ -71,6 +71,11 @@ extern virQEMUDriver *qemu_driver;
 
 /* Snapshots (references) of the replaceable driver state. */
 virCaps *qemuDriverGetCapabilities(virQEMUDriver *driver);
+/* The user and group QEMU runs as: qemu.conf's user/group when
+ * privileged, (uid_t) -1 / (gid_t) -1 (the daemon's own) otherwise.  -1
+ * with an error when they do not exist. */
+int qemuDriverGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid);
+
 qemuCaps *qemuDriverGetQEMUCaps(virQEMUDriver *driver);
 /* Capabilities of @binary: the default emulator's or, for another binary,
  * looked up in the cache (probing it if needed).  Reports an error and

@@ -248,6 +248,8 @@ qemuStateInitialize(bool privileged,
                     void *opaque G_GNUC_UNUSED)
 {
     virQEMUDriver *driver;
+    uid_t qemuUid;
+    gid_t qemuGid;
 
     if (root && !g_path_is_absolute(root)) {
         virReportError(VIR_ERR_INVALID_ARG, "%s",
@@ -302,9 +304,11 @@ qemuStateInitialize(bool privileged,
     if (!(driver->xmlopt = qemuDomainXMLOptionNew(driver)))
         goto error;
 
-    if (!(driver->qemuCaps = qemuCapsCacheLookup(driver->paths.cacheDir,
+    if (qemuDriverGetQEMUUser(driver, &qemuUid, &qemuGid) < 0 ||
+        !(driver->qemuCaps = qemuCapsCacheLookup(driver->paths.cacheDir,
                                                  driver->config->emulator,
-                                                 driver->paths.stateDir))) {
+                                                 driver->paths.stateDir,
+                                                 qemuUid, qemuGid))) {
         VIR_ERROR(_("cannot probe the QEMU binary '%s': %s"),
                   driver->config->emulator, virGetLastErrorMessage());
         goto error;

@@ -74,22 +74,6 @@ qemuDumpQueueEvent(virObjectEvent *event)
 /* ---------------------------------------------------------------------- */
 
 int
-qemuDumpGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
-{
-    const qemuConfig *cfg = driver->config;
-
-    *uid = (uid_t) -1;
-    *gid = (gid_t) -1;
-    if (!driver->privileged)
-        return 0;
-    if (cfg->user && virGetUserID(cfg->user, uid) < 0)
-        return -1;
-    if (cfg->group && virGetGroupID(cfg->group, gid) < 0)
-        return -1;
-    return 0;
-}
-
-int
 qemuDumpPauseDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                     virDomainPausedReason reason, bool *paused)
 {
@@ -205,7 +189,7 @@ qemuDumpCreateFile(virQEMUDriver *driver, const char *path)
     gid_t gid;
     int fd;
 
-    if (qemuDumpGetQEMUUser(driver, &uid, &gid) < 0)
+    if (qemuDriverGetQEMUUser(driver, &uid, &gid) < 0)
         return -1;
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
         virReportSystemError(errno, _("cannot create dump file '%s'"), path);

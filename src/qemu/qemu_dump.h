@@ -21,8 +21,6 @@ void qemuDumpHandleCompleted(virDomainObj *vm, tdmJSONValue *data);
 
 /* Helpers shared with qemu_snapshot.c (vm locked, the async job held). */
 
-/* The user and group QEMU runs as (-1 when unprivileged). */
-int qemuDumpGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid);
 /* Stops the vCPUs when the domain runs; *@paused tells whether it did. */
 int qemuDumpPauseDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                         virDomainPausedReason reason, bool *paused);

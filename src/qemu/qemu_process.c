@@ -1107,23 +1107,6 @@ qemuProcessRefreshVcpus(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
     return 0;
 }
 
-/* Owner of the files QEMU uses: qemu.conf user/group when privileged. */
-static int
-qemuProcessGetUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
-{
-    const qemuConfig *cfg = driver->config;
-
-    *uid = (uid_t) -1;
-    *gid = (gid_t) -1;
-    if (!driver->privileged)
-        return 0;
-    if (cfg->user && virGetUserID(cfg->user, uid) < 0)
-        return -1;
-    if (cfg->group && virGetGroupID(cfg->group, gid) < 0)
-        return -1;
-    return 0;
-}
-
 /* Things that would make QEMU fail, told in libvirt's terms first. */
 static int
 qemuProcessStartCheck(virDomainObj *vm)
@@ -1367,7 +1350,7 @@ qemuProcessStart(virConnectPtr conn,
     }
     if (!(qcaps = qemuDriverGetQEMUCapsForBinary(driver, vm->def->emulator)))
         return -1;
-    if (qemuProcessGetUser(driver, &uid, &gid) < 0)
+    if (qemuDriverGetQEMUUser(driver, &uid, &gid) < 0)
         return -1;
 
     /* the live definition: a copy the running domain may change */

@@ -410,16 +410,12 @@ qemuSecurityRestoreItems(GArray *items)
 static int
 qemuSecurityGetQEMUUser(virQEMUDriver *driver, uid_t *uid, gid_t *gid)
 {
-    const qemuConfig *cfg = driver->config;
-
-    *uid = geteuid();
-    *gid = getegid();
-    if (!driver->privileged)
-        return 0;
-    if (cfg->user && virGetUserID(cfg->user, uid) < 0)
+    if (qemuDriverGetQEMUUser(driver, uid, gid) < 0)
         return -1;
-    if (cfg->group && virGetGroupID(cfg->group, gid) < 0)
-        return -1;
+    if (*uid == (uid_t) -1)
+        *uid = geteuid();
+    if (*gid == (gid_t) -1)
+        *gid = getegid();
     return 0;
 }
 
