@@ -1389,8 +1389,7 @@ qemuDomainGetDiskErrors(virDomainPtr dom,
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto endjob;
 
-    /* QEMU keeps io-status for a drive that stops or reports on errors;
-     * "ok" or none: no error */
+    /* io-status "nospace" or "failed"; "ok" or none: no error */
     for (i = 0; i < ninfo && n < maxerrors; i++) {
         virDomainDiskDef *disk;
 

@@ -18,15 +18,15 @@ void qemuDomainDevicesRegister(virHypervisorDriver *driver);
  * a modify job held).  vm locked. */
 int qemuDomainDevicesSetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
 
-/* Events of QEMU about devices (DEVICE_TRAY_MOVED): updates the live
- * definition and queues the libvirt event.  For the process layer's
- * generic event callback, in the event loop thread, vm locked. */
 /* BLOCK_IO_ERROR (@data: its data), from the event pool: the IO_ERROR and
  * IO_ERROR_REASON events of the disk it is about (found with query-block,
  * under a query job).  vm locked, no job; @id: vm->def->id when it
  * happened. */
 void qemuDomainDevicesHandleIOError(virDomainObj *vm, int id, tdmJSONValue *data);
 
+/* Events of QEMU about devices (DEVICE_TRAY_MOVED): updates the live
+ * definition and queues the libvirt event.  For the process layer's
+ * generic event callback, in the event loop thread, vm locked. */
 void qemuDomainDevicesHandleEvent(virDomainObj *vm,
                                   const char *event,
                                   tdmJSONValue *data);

@@ -2057,7 +2057,7 @@ qemuMigrationRecover(virQEMUDriver *driver,
         g_autofree char *uri = g_strdup(priv->job.peerURI);
 
         there = qemuMigrationSrcAskDestination(vm, uri,
-                                               "the source's daemon restarted after QEMU's switch-over");
+                                               "the source's daemon restarted after QEMU's switch-over without the destination's answer");
         if (!virDomainObjIsActive(vm))
             return -1;
     }

@@ -602,8 +602,8 @@ def k14_source_killed_after_switchover(a, b, kernel, where):
         rc, err = finish(p)
         t.ok(rc not in (0, None), "%s: the client sees the migration fail (A died)" % label,
              "rc=%s %s" % (rc, err))
-        asked = "Migration of '%s': the source's daemon restarted after QEMU's switch-over; " \
-                "asking it whether the guest runs there" % name
+        asked = ("Migration of '%s': the source's daemon restarted after QEMU's switch-over without "
+                 "the destination's answer; asking it whether the guest runs there" % name)
         # A must follow B's answer (B's commit check does not see A's
         # connection close while the Finish call runs: libvirtd keeps the
         # connection until the call returns, so B stopping is what undoes)
