@@ -21,6 +21,7 @@
 #include "qemu_migration.h"
 #include "qemu_migration_cookie.h"
 #include "qemu_migration_postcopy.h"
+#include "qemu_migration_nbd.h"
 #include "qemu_domain.h"
 #include "qemu_domain_parse.h"
 #include "qemu_domainjob.h"
@@ -145,6 +146,8 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
                                   VIR_MIGRATE_PARAM_BANDWIDTH, VIR_TYPED_PARAM_ULLONG,
                                   VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY, VIR_TYPED_PARAM_ULLONG,
                                   VIR_MIGRATE_PARAM_LISTEN_ADDRESS, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_MIGRATE_DISKS,
+                                  VIR_TYPED_PARAM_STRING | VIR_TYPED_PARAM_MULTIPLE,
                                   NULL);
 }
 
@@ -159,7 +162,7 @@ qemuMigrationCheckUnsupportedFlags(unsigned long flags)
                        _("recovering a failed post-copy migration (--postcopy-resume) is not supported by this driver"));
         return -1;
     }
-    return 0;
+    return qemuMigrationNBDCheckFlags(flags);
 }
 
 static const char *
@@ -221,10 +224,13 @@ qemuMigrationMonitorCommand(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 }
 
 /* Migration events and, on the source, auto-converge; post-copy on both
- * sides when the migration may switch to it (VIR_MIGRATE_POSTCOPY). */
+ * sides when the migration may switch to it (VIR_MIGRATE_POSTCOPY); on a
+ * source copying storage, a pause before the switch-over (QEMU stops the
+ * vCPUs and waits for migrate-continue: the disk mirrors end there). */
 static int
 qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                             bool autoConverge, bool postcopy)
+                             bool autoConverge, bool postcopy,
+                             bool pauseBeforeSwitchover)
 {
     g_autoptr(tdmJSONValue) caps = tdmJSONValueNewArray();
     g_autoptr(tdmJSONValue) args = NULL;
@@ -236,6 +242,7 @@ qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
         { "events", true },
         { "auto-converge", autoConverge },
         { "postcopy-ram", postcopy },
+        { "pause-before-switchover", pauseBeforeSwitchover },
     };
     size_t i;
 
@@ -363,10 +370,14 @@ qemuMigrationPausedOnIOError(virDomainObj *vm)
 /* Waits (domain unlocked between polls) until QEMU's migration is over.
  * The source cancels when an abort is requested (not after a switch to
  * post-copy, which cannot be undone).  0: completed; 1: QEMU switched to
- * post-copy (postcopy-active) and @returnAtPostcopy asked to stop there. */
+ * post-copy (postcopy-active) and @returnAtPostcopy asked to stop there;
+ * 2: QEMU paused before the switch-over (pre-switchover, with the
+ * capability pause-before-switchover) and @returnAtSwitchover asked to
+ * stop there. */
 static int
 qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                  unsigned long long deadlineMs, bool returnAtPostcopy)
+                  unsigned long long deadlineMs, bool returnAtPostcopy,
+                  bool returnAtSwitchover)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     bool cancelSent = false;
@@ -434,6 +445,12 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
             if (returnAtPostcopy) {
                 qemuMonitorMigrationStatsClear(&st);
                 return 1;
+            }
+            break;
+        case QEMU_MONITOR_MIGRATION_STATUS_PRE_SWITCHOVER:
+            if (returnAtSwitchover) {
+                qemuMonitorMigrationStatsClear(&st);
+                return 2;
             }
             break;
         case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_PAUSED:
@@ -599,30 +616,44 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
     return NULL;
 }
 
-/* vm locked, the migration-out job held.  Runs QEMU's migration to @uri
- * and waits for it. */
+/* The host part of QEMU's "tcp:HOST:PORT" (brackets of an IPv6 address
+ * removed): where the destination's NBD server listens too. */
+static char *
+qemuMigrationURIHost(const char *qemuURI)
+{
+    const char *host = qemuURI + strlen("tcp:");
+    const char *colon = strrchr(host, ':');
+
+    if (!STRPREFIX(qemuURI, "tcp:") || !colon || colon == host) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("migration URI '%s' has no host for the storage migration"), qemuURI);
+        return NULL;
+    }
+    if (host[0] == '[' && colon[-1] == ']')
+        return g_strndup(host + 1, colon - host - 2);
+    return g_strndup(host, colon - host);
+}
+
+/* vm locked, the migration-out job held.  Runs QEMU's migration to
+ * @qemuURI and waits for it.  With @mirrors (storage migration, the
+ * mirrors ready) QEMU pauses before the switch-over, the mirrors end
+ * there, then QEMU goes on. */
 static int
-qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
-                              virDomainObj *vm,
-                              const char *uri,
-                              unsigned long long bandwidth,
-                              unsigned long long postcopyBandwidth,
-                              char **cookieout,
-                              int *cookieoutlen,
-                              unsigned long flags)
+qemuMigrationSrcPerformRun(virQEMUDriver *driver,
+                           virDomainObj *vm,
+                           const char *qemuURI,
+                           unsigned long long bandwidth,
+                           unsigned long long postcopyBandwidth,
+                           qemuMigrationNBDMirrors *mirrors,
+                           char **cookieout,
+                           int *cookieoutlen,
+                           unsigned long flags)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autoptr(qemuMigrationCookie) cookie = NULL;
-    g_autofree char *qemuURI = NULL;
+    qemuDomainJobProgress disk = priv->job.progress;
     int rc;
 
-    if (!uri) {
-        virReportError(VIR_ERR_INVALID_ARG, "%s",
-                       _("the destination did not give a migration URI"));
-        return -1;
-    }
-    if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
-        return -1;
     /* the bandwidth is part of the status the phase change writes */
     if (bandwidth)
         priv->migMaxBandwidth = bandwidth;
@@ -630,7 +661,8 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
         return -1;
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
                                      !!(flags & VIR_MIGRATE_AUTO_CONVERGE),
-                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0)
+                                     !!(flags & VIR_MIGRATE_POSTCOPY),
+                                     mirrors != NULL) < 0)
         return -1;
     if (qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-bandwidth",
                                   priv->migMaxBandwidth ?
@@ -648,6 +680,10 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     priv->pausedReason = VIR_DOMAIN_PAUSED_MIGRATION;
     priv->migrationStatus = 0;
     memset(&priv->job.progress, 0, sizeof(priv->job.progress));
+    /* the storage phase's figures stay */
+    priv->job.progress.diskTotal = disk.diskTotal;
+    priv->job.progress.diskProcessed = disk.diskProcessed;
+    priv->job.progress.diskRemaining = disk.diskRemaining;
     priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
 
     VIR_INFO("Migrating '%s' to %s", vm->def->name, qemuURI);
@@ -658,7 +694,31 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
         return -1;
 
     rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0,
-                           !!(flags & VIR_MIGRATE_POSTCOPY));
+                           !!(flags & VIR_MIGRATE_POSTCOPY), mirrors != NULL);
+    if (rc == 2) {
+        /* paused before the switch-over: the disks' last writes reach
+         * the destination, then QEMU sends the devices' state */
+        if (qemuMigrationSrcNBDComplete(vm, mirrors) < 0) {
+            virErrorPtr err = NULL;
+
+            virErrorPreserveLast(&err);
+            if (virDomainObjIsActive(vm) &&
+                qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) == 0) {
+                ignore_value(qemuMonitorJSONMigrateCancel(priv->mon));
+                ignore_value(qemuDomainObjExitMonitor(vm));
+            }
+            virErrorRestore(&err);
+            rc = -1;
+        } else if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0) {
+            rc = -1;
+        } else {
+            rc = qemuMonitorJSONMigrateContinue(priv->mon, "pre-switchover");
+            if (qemuDomainObjExitMonitor(vm) < 0)
+                rc = -1;
+            if (rc == 0)
+                rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false, false);
+        }
+    }
     if (rc < 0) {
         if ((flags & VIR_MIGRATE_POSTCOPY) &&
             (qemuMigrationPostcopySwitched(vm) ||
@@ -697,6 +757,59 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     return 0;
 }
 
+/* vm locked, the migration-out job held.  Copies the storage first when
+ * asked (VIR_MIGRATE_NON_SHARED_*: to the NBD server of @cookiein, the
+ * Prepare's cookie), then runs QEMU's migration to @uri and waits for it.
+ * A failure leaves no mirror or NBD node behind. */
+static int
+qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
+                              virDomainObj *vm,
+                              const char *uri,
+                              unsigned long long bandwidth,
+                              unsigned long long postcopyBandwidth,
+                              const char *cookiein,
+                              int cookieinlen,
+                              char **migrateDisks,
+                              char **cookieout,
+                              int *cookieoutlen,
+                              unsigned long flags)
+{
+    g_autoptr(qemuMigrationNBDMirrors) mirrors = NULL;
+    g_autofree char *qemuURI = NULL;
+    int ret;
+
+    if (!uri) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("the destination did not give a migration URI"));
+        return -1;
+    }
+    if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
+        return -1;
+
+    if (flags & QEMU_MIGRATION_NBD_FLAGS) {
+        g_autoptr(qemuMigrationCookie) dstCookie = NULL;
+        g_autofree char *host = NULL;
+
+        if (!(host = qemuMigrationURIHost(qemuURI)) ||
+            !(dstCookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
+            return -1;
+        if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_STORAGE) < 0)
+            return -1;
+        memset(&QEMU_DOMAIN_PRIVATE(vm)->job.progress, 0,
+               sizeof(QEMU_DOMAIN_PRIVATE(vm)->job.progress));
+        if (qemuMigrationSrcNBDCopy(vm, dstCookie, host, migrateDisks, flags, &mirrors) < 0) {
+            qemuMigrationSrcNBDCancel(vm, mirrors);
+            return -1;
+        }
+    }
+
+    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, bandwidth, postcopyBandwidth,
+                                     mirrors, cookieout, cookieoutlen, flags);
+    if (ret < 0)
+        qemuMigrationSrcNBDCancel(vm, mirrors);
+    return ret;
+}
+
 /* Confirm after the switch to post-copy (vm locked, the migration-out job
  * held).  Waits for QEMU to send the last pages.  0: the migration
  * completed (the caller stops the source as after a pre-copy migration);
@@ -712,7 +825,7 @@ qemuMigrationSrcConfirmPostcopy(virQEMUDriver *driver,
     virErrorPtr err = NULL;
 
     if (!cancelled &&
-        qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false) == 0)
+        qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false, false) == 0)
         return 0;
 
     if (cancelled)
@@ -824,6 +937,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
                         char **cookieout,
                         int *cookieoutlen,
                         char **uriOut,
+                        char **migrateDisks,
                         unsigned long flags)
 {
     qemuDomainObjPrivate *priv;
@@ -939,6 +1053,9 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
         *uriOut = g_strdup_printf("tcp:%s:%u", host, port);
     }
 
+    if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationDstNBDCheckDisks(vm->def, migrateDisks) < 0)
+        goto endjob;
     if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                          QEMU_PROCESS_START_INCOMING) < 0)
         goto endjob;
@@ -947,11 +1064,17 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
 
     /* post-copy must be enabled here before the stream arrives */
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_IN, false,
-                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0) {
+                                     !!(flags & VIR_MIGRATE_POSTCOPY), false) < 0) {
         if (flags & VIR_MIGRATE_POSTCOPY)
             qemuMigrationDstPostcopyReportUnsupported();
         goto stop;
     }
+    if (!(outCookie = qemuMigrationCookieNew(vm->def)))
+        goto stop;
+    /* storage migration: the NBD server the source's mirrors write to */
+    if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationDstNBDStart(driver, vm, listenAddress, migrateDisks, outCookie) < 0)
+        goto stop;
     {
         g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-incoming",
                                                           "s:uri", listenURI, NULL);
@@ -967,8 +1090,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                 VIR_DOMAIN_EVENT_STARTED,
                                 VIR_DOMAIN_EVENT_STARTED_MIGRATED));
-    if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
-        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+    if (qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         goto stop;
     qemuDomainObjSaveStatus(driver, vm);
     VIR_INFO("Incoming migration of '%s' listening on %s (URI %s)",
@@ -1058,8 +1180,12 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                            g_get_real_time() / 1000 +
                            driver->config->monitorTimeoutLong * 1000ULL,
-                           !!(flags & VIR_MIGRATE_POSTCOPY));
+                           !!(flags & VIR_MIGRATE_POSTCOPY), false);
     if (rc < 0)
+        goto fail;
+    /* storage migration: the source's mirrors are done; nothing may write
+     * to the disks but the guest from now on */
+    if (qemuMigrationDstNBDStop(vm) < 0)
         goto fail;
     if (rc == 1) {
         postcopy = true;
@@ -1071,7 +1197,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                 goto postcopy_fail;
             postcopyResumed = true;
         }
-        if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN, 0, false) < 0)
+        if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN, 0, false, false) < 0)
             goto postcopy_fail;
     }
 
@@ -1321,6 +1447,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                         VIR_MIGRATE_AUTO_CONVERGE |
                                         VIR_MIGRATE_PEER2PEER);
     bool cancelled = true;
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
     int rc;
     int ret = -1;
 
@@ -1375,6 +1502,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
         goto finish;
 
     if (qemuMigrationSrcPerformLocked(driver, vm, uri, bandwidth, postcopyBandwidth,
+                                      cookie2, cookie2len, migrateDisks,
                                       &cookie3, &cookie3len, flags) == 0)
         cancelled = false;
 
@@ -1515,6 +1643,8 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
                                 char **uri_out,
                                 unsigned int flags)
 {
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
+
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
         return -1;
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
@@ -1530,7 +1660,7 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
                                    qemuMigrationParamString(params, nparams,
                                                             VIR_MIGRATE_PARAM_LISTEN_ADDRESS),
                                    cookiein, cookieinlen, cookieout, cookieoutlen,
-                                   uri_out, flags);
+                                   uri_out, migrateDisks, flags);
 }
 
 static int
@@ -1538,8 +1668,8 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
                                 const char *dconnuri,
                                 virTypedParameterPtr params,
                                 int nparams,
-                                const char *cookiein G_GNUC_UNUSED,
-                                int cookieinlen G_GNUC_UNUSED,
+                                const char *cookiein,
+                                int cookieinlen,
                                 char **cookieout,
                                 int *cookieoutlen,
                                 unsigned int flags)
@@ -1548,6 +1678,7 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virDomainObj *vm;
     unsigned long long bandwidth = 0;
     unsigned long long postcopyBandwidth = 0;
+    g_auto(GStrv) migrateDisks = NULL;
     int ret = -1;
 
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
@@ -1579,10 +1710,12 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
                             &postcopyBandwidth);
+    migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
     ret = qemuMigrationSrcPerformLocked(driver, vm,
                                         qemuMigrationParamString(params, nparams,
                                                                  VIR_MIGRATE_PARAM_URI),
                                         bandwidth, postcopyBandwidth,
+                                        cookiein, cookieinlen, migrateDisks,
                                         cookieout, cookieoutlen, flags);
     if (ret < 0) {
         virErrorPtr err = NULL;
@@ -2017,6 +2150,9 @@ qemuMigrationRecover(virQEMUDriver *driver,
     /* the source: cancel what QEMU may still do, and the guest runs here
      * unless the switch-over happened (then it stays paused: the
      * destination may run it, and only the user can know) */
+    if ((priv->job.apiFlags & QEMU_MIGRATION_NBD_FLAGS) &&
+        phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
+        qemuMigrationSrcNBDRecover(vm);
     if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
         return -1;
     if (phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)

@@ -11,6 +11,9 @@
  *     <persistent>  <domain>...</domain>  </persistent>   (optional)
  *     <graphics type='vnc' port='5901' listen='127.0.0.1'/>  (optional)
  *     <statistics downtime='MS' total='MS' transferred='BYTES'/> (optional)
+ *     <nbd port='49153'>                  (optional: Prepare's NBD server
+ *       <disk target='vda'/>               for --copy-storage-all/-inc, and
+ *     </nbd>                               the disks it exports)
  *   </tandem-migration>
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -36,6 +39,13 @@ struct _qemuMigrationCookie {
     unsigned long long downtime;   /* ms */
     unsigned long long totalTime;  /* ms */
     unsigned long long transferred;
+
+    /* storage migration (qemu_migration_nbd.c): the destination's NBD
+     * server, on the host of the migration URI, exporting each disk
+     * under its target name */
+    bool haveNBD;
+    unsigned int nbdPort;          /* 1..65535 */
+    char **nbdDisks;               /* NULL-terminated disk targets */
 };
 
 void qemuMigrationCookieFree(qemuMigrationCookie *cookie);
