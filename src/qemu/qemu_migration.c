@@ -797,7 +797,11 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
             return -1;
         memset(&QEMU_DOMAIN_PRIVATE(vm)->job.progress, 0,
                sizeof(QEMU_DOMAIN_PRIVATE(vm)->job.progress));
-        if (qemuMigrationSrcNBDCopy(vm, dstCookie, host, migrateDisks, flags, &mirrors) < 0) {
+        /* each disk's copy gets the migration's bandwidth, as the RAM */
+        if (qemuMigrationSrcNBDCopy(vm, dstCookie, host, migrateDisks,
+                                    (bandwidth ? bandwidth :
+                                     QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth) * 1024ULL * 1024ULL,
+                                    flags, &mirrors) < 0) {
             qemuMigrationSrcNBDCancel(vm, mirrors);
             return -1;
         }

@@ -350,6 +350,7 @@ qemuMigrationSrcNBDCopy(virDomainObj *vm,
                         qemuMigrationCookie *cookie,
                         const char *host,
                         char **migrateDisks,
+                        unsigned long long speed,
                         unsigned long flags,
                         qemuMigrationNBDMirrors **mirrors)
 {
@@ -406,7 +407,8 @@ qemuMigrationSrcNBDCopy(virDomainObj *vm,
         rc = qemuMonitorJSONBlockdevAdd(priv->mon, &props);
         if (rc == 0) {
             g_ptr_array_add(m->nodes, g_strdup(node));
-            rc = qemuMonitorJSONBlockdevMirror(priv->mon, jobId, nodes[i], node, sync);
+            rc = qemuMonitorJSONBlockdevMirror(priv->mon, jobId, nodes[i], node, sync,
+                                               speed);
             if (rc == 0)
                 g_ptr_array_add(m->targets, g_strdup(target));
         }

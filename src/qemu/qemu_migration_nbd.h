@@ -87,7 +87,8 @@ void qemuMigrationNBDMirrorsFree(qemuMigrationNBDMirrors *mirrors);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuMigrationNBDMirrors, qemuMigrationNBDMirrorsFree);
 
 /* Source, Perform: connects to the NBD server the destination announced
- * in @cookie (on @host), starts one mirror per disk to copy and waits
+ * in @cookie (on @host), starts one mirror per disk to copy (each limited
+ * to @speed bytes/s, 0: unlimited; the migration's bandwidth) and waits
  * until all are ready; the job's disk progress is kept current.  Fails on
  * abort, a failed job or a QEMU that died; the caller then calls
  * qemuMigrationSrcNBDCancel. *@mirrors is set as soon as one mirror may
@@ -96,6 +97,7 @@ int qemuMigrationSrcNBDCopy(virDomainObj *vm,
                             qemuMigrationCookie *cookie,
                             const char *host,
                             char **migrateDisks,
+                            unsigned long long speed,
                             unsigned long flags,
                             qemuMigrationNBDMirrors **mirrors);
 

@@ -1584,16 +1584,23 @@ qemuMonitorJSONBlockdevMirror(qemuMonitor *mon,
                               const char *jobId,
                               const char *device,
                               const char *target,
-                              const char *sync)
+                              const char *sync,
+                              unsigned long long speed)
 {
-    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("blockdev-mirror",
-                                                      "s:job-id", jobId,
-                                                      "s:device", device,
-                                                      "s:target", target,
-                                                      "s:sync", sync,
-                                                      "b:auto-dismiss", false,
-                                                      NULL);
+    g_autoptr(tdmJSONValue) args = NULL;
+    g_autoptr(tdmJSONValue) cmd = NULL;
 
+    if (tdmJSONValueObjectCreate(&args,
+                                 "s:job-id", jobId,
+                                 "s:device", device,
+                                 "s:target", target,
+                                 "s:sync", sync,
+                                 "b:auto-dismiss", false,
+                                 NULL) < 0)
+        return -1;
+    if (speed && tdmJSONValueObjectSetNumberULLong(args, "speed", speed) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("blockdev-mirror", &args);
     return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
 }
 

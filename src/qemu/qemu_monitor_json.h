@@ -376,13 +376,15 @@ tdmJSONValue *qemuMonitorJSONBuildNBDClientProps(const char *nodeName,
                                                  unsigned int port,
                                                  const char *exportName);
 /* blockdev-mirror of @device to @target as job @jobId; @sync "full" or
- * "top"; the job stays after it concluded (auto-dismiss off): read its
- * end with query-jobs, then job-dismiss it */
+ * "top"; @speed in bytes/s, 0 for unlimited; the job stays after it
+ * concluded (auto-dismiss off): read its end with query-jobs, then
+ * job-dismiss it */
 int qemuMonitorJSONBlockdevMirror(qemuMonitor *mon,
                                   const char *jobId,
                                   const char *device,
                                   const char *target,
-                                  const char *sync);
+                                  const char *sync,
+                                  unsigned long long speed);
 /* block-job-cancel of job @jobId.  On a mirror in the ready state without
  * @force it completes the job without switching the device to the target:
  * the target is then a consistent copy. */
