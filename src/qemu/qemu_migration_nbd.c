@@ -518,7 +518,8 @@ qemuMigrationSrcNBDEndJobs(virDomainObj *vm, GPtrArray *targets, bool force)
                 i++;
                 continue;
             }
-            if (job && job->error && !failed) {
+            /* a forced cancel ends the job with an error of course */
+            if (job && job->error && !force && !failed) {
                 failed = g_strdup(target);
                 failure = g_strdup(job->error);
             }

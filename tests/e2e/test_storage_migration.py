@@ -304,8 +304,12 @@ def test_source_restart(a, b, kernel, work):
     pid_a = qemu_pid(a, "sto4")
     dxml = dest_xml(a, "sto4", kernel, dst, "raw")
     p = migrate_bg(a, "sto4", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    t.ok(wait_for(lambda: len(migration_leftovers(a, "sto4")) > 0, 30),
-         "restart: the mirror runs on A")
+    got = {}
+
+    def copying():
+        got.update(jobinfo(a, "sto4"))
+        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
+    t.ok(wait_for(copying, 30), "restart: the disk copy runs on A", got)
     a.stop(signal.SIGKILL)
     p.communicate(timeout=60)
     os.unlink(dxml)
