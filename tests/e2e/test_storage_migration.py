@@ -8,6 +8,7 @@
 # qemu-img compare once the source QEMU is gone), and back peer to peer
 # with --persistent --undefinesource; --copy-storage-inc of a qcow2 overlay
 # over a base both hosts share (only the overlay's data travels);
+# --migrate-disks (one disk copied, the other shared);
 # domjobinfo with the disk progress during a throttled copy, domjobabort
 # then (the source keeps running, no mirror job or NBD node is left in its
 # QEMU, nothing on the destination); the source daemon killed during the
@@ -38,7 +39,7 @@ def guest_paths():
     return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
-def disk_xml(name, kernel, image, fmt, uuid=None):
+def disk_xml(name, kernel, image, fmt, uuid=None, extra=""):
     return """<domain type='qemu'>
   <name>%s</name>%s
   <memory unit='MiB'>64</memory>
@@ -49,17 +50,26 @@ def disk_xml(name, kernel, image, fmt, uuid=None):
     <disk type='file' device='disk'>
       <driver name='qemu' type='%s'/>
       <source file='%s'/><target dev='vda' bus='virtio'/>
-    </disk>
+    </disk>%s
     <serial type='pty'/><console type='pty'/>
   </devices>
 </domain>
-""" % (name, "<uuid>%s</uuid>" % uuid if uuid else "", kernel, fmt, image)
+""" % (name, "<uuid>%s</uuid>" % uuid if uuid else "", kernel, fmt, image, extra)
 
 
-def dest_xml(d, name, kernel, image, fmt):
+def shared_disk(image):
+    """A second disk (vdb) both hosts use: shared storage."""
+    return """
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='%s'/><target dev='vdb' bus='virtio'/>
+    </disk>""" % image
+
+
+def dest_xml(d, name, kernel, image, fmt, extra=""):
     """The definition of @name on @d with another image: for --xml."""
     uuid = d.virsh("domuuid", name).out.strip()
-    return write_tmp(disk_xml(name, kernel, image, fmt, uuid))
+    return write_tmp(disk_xml(name, kernel, image, fmt, uuid, extra))
 
 
 def virsh_file(d, cmd, xml, *args):
@@ -324,6 +334,39 @@ def test_source_restart(a, b, kernel, work):
     a.virsh("undefine", "sto4")
 
 
+def test_migrate_disks(a, b, kernel, work):
+    """--migrate-disks vda: vda is copied, vdb stays shared (the same file
+    on both hosts, not copied)."""
+    src = os.path.join(work, "md-src.img")
+    dst = os.path.join(work, "md-dst.img")
+    shared = os.path.join(work, "md-shared.img")
+    img("create", "-f", "raw", src, "8M")
+    qemu_io(src, "raw", "write -P 0x66 1M 2M")
+    img("create", "-f", "raw", dst, "8M")
+    img("create", "-f", "raw", shared, "16M")
+    virsh_file(a, "define", disk_xml("sto6", kernel, src, "raw", extra=shared_disk(shared)))
+    r = a.virsh("start", "sto6")
+    t.ok(r.rc == 0, "migrate-disks: sto6 (vda local, vdb shared) starts on A", r)
+    pid_a = qemu_pid(a, "sto6")
+    dxml = dest_xml(a, "sto6", kernel, dst, "raw", shared_disk(shared))
+    try:
+        r = a.virsh("migrate", "--live", "--copy-storage-all", "--migrate-disks", "vda",
+                    "--xml", dxml, "sto6", b.uri, *MIG_ARGS, timeout=180)
+    finally:
+        os.unlink(dxml)
+    t.ok(r.rc == 0, "virsh migrate --copy-storage-all --migrate-disks vda", r)
+    t.ok(domstate(b, "sto6").startswith("running"), "migrate-disks: sto6 runs on B",
+         domstate(b, "sto6"))
+    t.ok(wait_for(lambda: not alive(pid_a), 20), "migrate-disks: A's QEMU is gone")
+    r = a.virsh("domjobinfo", "--completed", "sto6")
+    t.ok(r.rc == 0 and "File total:       8.000 MiB" in r.out,
+         "migrate-disks: A's completed job copied vda only (8 MiB)", r)
+    b.virsh("destroy", "sto6")
+    same, r = compare(src, dst)
+    t.ok(same, "migrate-disks: qemu-img compare: B's vda equals A's", r)
+    a.virsh("undefine", "sto6")
+
+
 def test_refusals(a, b, kernel, work):
     src = os.path.join(work, "ref-src.img")
     img("create", "-f", "raw", src, "8M")
@@ -360,7 +403,8 @@ try:
     a.start()
     b.start()
     for name, fn in [("copy all", test_copy_all), ("copy inc", test_copy_inc),
-                     ("abort", test_abort), ("refusals", test_refusals),
+                     ("abort", test_abort), ("migrate disks", test_migrate_disks),
+                     ("refusals", test_refusals),
                      ("source restart", test_source_restart)]:
         t.run(name, fn, a, b, paths["DIRTY"], work)
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
