@@ -485,27 +485,35 @@ qemuMigrationSrcNBDEndJobs(virDomainObj *vm, GPtrArray *targets, bool force)
     unsigned long long deadline = g_get_real_time() / 1000 + QEMU_MIGRATION_NBD_CANCEL_MS;
     g_autofree char *failed = NULL;
     g_autofree char *failure = NULL;
+    qemuMonitorJobInfo *jobs = NULL;
+    size_t njobs = 0;
     size_t i;
     int ret = 0;
 
     if (!targets || targets->len == 0)
         return 0;
-    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+    if (qemuMigrationNBDQueryJobs(vm, &jobs, &njobs) < 0)
         return -1;
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0) {
+        qemuMonitorJobInfoFree(jobs, njobs);
+        return -1;
+    }
     for (i = 0; i < targets->len; i++) {
         g_autofree char *id = qemuMigrationNBDJobId(g_ptr_array_index(targets, i));
+        const qemuMonitorJobInfo *job = qemuMigrationNBDFindJob(jobs, njobs, id);
 
-        /* a job that already concluded refuses: seen below */
-        if (qemuMonitorJSONBlockJobCancel(priv->mon, id, force) < 0)
+        /* a job that ended already (concluded) is only dismissed below */
+        if (job && STRNEQ(job->status, "concluded") && STRNEQ(job->status, "null") &&
+            qemuMonitorJSONBlockJobCancel(priv->mon, id, force) < 0)
             VIR_DEBUG("block-job-cancel %s: %s", id, virGetLastErrorMessage());
     }
+    qemuMonitorJobInfoFree(jobs, njobs);
+    jobs = NULL;
+    njobs = 0;
     if (qemuDomainObjExitMonitor(vm) < 0)
         return -1;
 
     while (targets->len > 0) {
-        qemuMonitorJobInfo *jobs = NULL;
-        size_t njobs = 0;
-
         if (qemuMigrationNBDQueryJobs(vm, &jobs, &njobs) < 0)
             return -1;
         for (i = 0; i < targets->len;) {

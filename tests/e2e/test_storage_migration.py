@@ -11,8 +11,10 @@
 # --migrate-disks (one disk copied, the other shared);
 # domjobinfo with the disk progress during a throttled copy, domjobabort
 # then (the source keeps running, no mirror job or NBD node is left in its
-# QEMU, nothing on the destination); the source daemon killed during the
-# copy (after its restart the guest runs there, no job or node left);
+# QEMU, nothing on the destination), the same in the RAM phase after the
+# copy; the destination's QEMU killed during the copy; the source daemon
+# killed during the copy (after its restart the guest runs there, no job
+# or node left);
 # a missing destination image refused at Prepare naming it; --postcopy
 # with a storage copy refused.
 #
@@ -308,6 +310,74 @@ def test_abort(a, b, kernel, work):
     a.virsh("undefine", "sto3")
 
 
+def test_abort_ram_phase(a, b, kernel, work):
+    """domjobabort after the disks are copied, while QEMU migrates the RAM
+    (the mirrors keep the destination in sync): the mirrors are cancelled
+    too."""
+    src = os.path.join(work, "ram-src.img")
+    dst = os.path.join(work, "ram-dst.img")
+    img("create", "-f", "raw", src, "4M")
+    qemu_io(src, "raw", "write -P 0x99 0 4M")
+    img("create", "-f", "raw", dst, "4M")
+    virsh_file(a, "define", disk_xml("sto7", kernel, src, "raw"))
+    r = a.virsh("start", "sto7")
+    t.ok(r.rc == 0, "RAM phase: sto7 starts on A", r)
+    pid_a = qemu_pid(a, "sto7")
+    dxml = dest_xml(a, "sto7", kernel, dst, "raw")
+    # 4 MiB of disk at 4 MiB/s, then the RAM (64 MiB) at 4 MiB/s
+    p = migrate_bg(a, "sto7", b, ["--copy-storage-all", "--bandwidth", "4", "--xml", dxml])
+    got = {}
+
+    def ram_moving():
+        got.update(jobinfo(a, "sto7"))
+        return got.get("Memory processed", "0 B").split()[0] not in ("0", "0.000")
+    t.ok(wait_for(ram_moving, 60), "RAM phase: the RAM migration runs after the disk copy",
+         got)
+    t.ok(got.get("File processed", "").startswith("4.000 MiB"),
+         "RAM phase: domjobinfo still shows the copied disk", got)
+    r = a.virsh("domjobabort", "sto7")
+    t.ok(r.rc == 0, "RAM phase: domjobabort", r)
+    out, err = p.communicate(timeout=120)
+    os.unlink(dxml)
+    t.ok(p.returncode != 0 and "cancel" in err.lower(),
+         "RAM phase: virsh migrate reports the cancellation", err)
+    t.ok(wait_for(lambda: domstate(a, "sto7").startswith("running"), 20) and
+         qemu_pid(a, "sto7") == pid_a, "RAM phase: the source keeps running",
+         domstate(a, "sto7"))
+    t.eq(migration_leftovers(a, "sto7"), [], "RAM phase: no NBD node or mirror job left on A")
+    t.ok(wait_for(lambda: "sto7" not in names(b), 20), "RAM phase: nothing left on B")
+    a.virsh("destroy", "sto7")
+    a.virsh("undefine", "sto7")
+
+
+def test_dest_dies(a, b, kernel, work):
+    """The destination's QEMU (and its NBD server) dies during the copy:
+    the mirror fails, the source keeps running without leftovers."""
+    r, dst = start_big(a, kernel, work, "sto8")
+    t.ok(r.rc == 0, "destination dies: sto8 starts on A", r)
+    pid_a = qemu_pid(a, "sto8")
+    dxml = dest_xml(a, "sto8", kernel, dst, "raw")
+    p = migrate_bg(a, "sto8", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
+    got = {}
+
+    def copying():
+        got.update(jobinfo(a, "sto8"))
+        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
+    t.ok(wait_for(copying, 30), "destination dies: the disk copy runs", got)
+    pid_b = qemu_pid(b, "sto8")
+    t.ok(pid_b and alive(pid_b), "destination dies: B's QEMU runs")
+    os.kill(pid_b, signal.SIGKILL)
+    out, err = p.communicate(timeout=120)
+    os.unlink(dxml)
+    t.ok(p.returncode != 0, "destination dies: the migration fails", err)
+    t.ok(domstate(a, "sto8").startswith("running") and qemu_pid(a, "sto8") == pid_a,
+         "destination dies: the source keeps running", domstate(a, "sto8"))
+    t.eq(migration_leftovers(a, "sto8"), [], "destination dies: no NBD node or job left on A")
+    t.ok(wait_for(lambda: "sto8" not in names(b), 20), "destination dies: nothing left on B")
+    a.virsh("destroy", "sto8")
+    a.virsh("undefine", "sto8")
+
+
 def test_source_restart(a, b, kernel, work):
     r, dst = start_big(a, kernel, work, "sto4")
     t.ok(r.rc == 0, "restart: sto4 starts on A", r)
@@ -327,7 +397,8 @@ def test_source_restart(a, b, kernel, work):
     t.ok(wait_for(lambda: domstate(a, "sto4").startswith("running"), 30) and
          qemu_pid(a, "sto4") == pid_a and alive(pid_a),
          "restart: the guest runs on A with its QEMU", domstate(a, "sto4"))
-    t.eq(jobinfo(a, "sto4").get("Job type"), "None", "restart: no job left on A")
+    t.ok(wait_for(lambda: jobinfo(a, "sto4").get("Job type") == "None", 30),
+         "restart: the recovery ends the job on A", jobinfo(a, "sto4"))
     t.eq(migration_leftovers(a, "sto4"), [], "restart: the recovery left no NBD node or job")
     t.ok(wait_for(lambda: "sto4" not in names(b), 30), "restart: nothing left on B")
     a.virsh("destroy", "sto4")
@@ -403,7 +474,9 @@ try:
     a.start()
     b.start()
     for name, fn in [("copy all", test_copy_all), ("copy inc", test_copy_inc),
-                     ("abort", test_abort), ("migrate disks", test_migrate_disks),
+                     ("abort", test_abort), ("abort in the RAM phase", test_abort_ram_phase),
+                     ("destination dies", test_dest_dies),
+                     ("migrate disks", test_migrate_disks),
                      ("refusals", test_refusals),
                      ("source restart", test_source_restart)]:
         t.run(name, fn, a, b, paths["DIRTY"], work)
