@@ -519,6 +519,7 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                       virDomainObj *vm,
                       const char *xmlin,
                       const char *persistXML,
+                      char **migrateDisks,
                       char **cookieout,
                       int *cookieoutlen,
                       unsigned long flags)
@@ -602,6 +603,11 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                 goto endjob;
         }
     }
+    /* storage migration: the disks to copy and their sizes, so that the
+     * destination can create missing images */
+    if (!offline && (flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationSrcNBDDescribe(vm, migrateDisks, cookie) < 0)
+        goto endjob;
     if (qemuMigrationCookieFormat(cookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         goto endjob;
 
@@ -955,6 +961,8 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_autofree char *inURI = NULL;
     unsigned short port = 0;
     bool portAcquired = false;
+    g_auto(GStrv) created = NULL;
+    size_t i;
     int ret = -1;
 
     if (!domXML) {
@@ -1058,7 +1066,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     }
 
     if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
-        qemuMigrationDstNBDCheckDisks(vm->def, migrateDisks) < 0)
+        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie, &created) < 0)
         goto endjob;
     if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                          QEMU_PROCESS_START_INCOMING) < 0)
@@ -1109,6 +1117,11 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_clear_pointer(uriOut, g_free);
     if (portAcquired)
         virPortAllocatorRelease(port);
+    /* images created for the storage migration go with it */
+    for (i = 0; created && created[i]; i++) {
+        if (unlink(created[i]) < 0)
+            VIR_WARN("cannot remove the image %s: %s", created[i], g_strerror(errno));
+    }
     qemuDomainObjEndAsyncJob(vm);
  remove:
     if (!vm->persistent && !virDomainObjIsActive(vm))
@@ -1460,7 +1473,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                                                VIR_MIGRATE_PARAM_DEST_XML),
                                       qemuMigrationParamString(params, nparams,
                                                                VIR_MIGRATE_PARAM_PERSIST_XML),
-                                      &cookie1, &cookie1len, flags)))
+                                      migrateDisks, &cookie1, &cookie1len, flags)))
         return -1;
     if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
         destflags |= VIR_MIGRATE_PAUSED;
@@ -1615,6 +1628,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
 {
     virDomainObj *vm;
     char *xml = NULL;
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
 
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
         return NULL;
@@ -1630,7 +1644,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
                                                          VIR_MIGRATE_PARAM_DEST_XML),
                                 qemuMigrationParamString(params, nparams,
                                                          VIR_MIGRATE_PARAM_PERSIST_XML),
-                                cookieout, cookieoutlen, flags);
+                                migrateDisks, cookieout, cookieoutlen, flags);
  cleanup:
     virDomainObjEndAPI(&vm);
     return xml;

@@ -11,6 +11,7 @@
 #include "virbuffer.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "virstring.h"
 #include "virutil.h"
 #include "viruuid.h"
 #include "virxml.h"
@@ -32,6 +33,7 @@ qemuMigrationCookieFree(qemuMigrationCookie *cookie)
     g_free(cookie->graphicsType);
     g_free(cookie->graphicsListen);
     g_strfreev(cookie->nbdDisks);
+    g_free(cookie->nbdCapacities);
     g_free(cookie);
 }
 
@@ -101,10 +103,17 @@ qemuMigrationCookieFormat(qemuMigrationCookie *cookie,
     if (cookie->haveNBD) {
         size_t i;
 
-        virBufferAsprintf(&buf, "<nbd port='%u'>\n", cookie->nbdPort);
+        virBufferAddLit(&buf, "<nbd");
+        if (cookie->nbdPort)
+            virBufferAsprintf(&buf, " port='%u'", cookie->nbdPort);
+        virBufferAddLit(&buf, ">\n");
         virBufferAdjustIndent(&buf, 2);
-        for (i = 0; cookie->nbdDisks && cookie->nbdDisks[i]; i++)
-            virBufferEscapeString(&buf, "<disk target='%s'/>\n", cookie->nbdDisks[i]);
+        for (i = 0; cookie->nbdDisks && cookie->nbdDisks[i]; i++) {
+            virBufferEscapeString(&buf, "<disk target='%s'", cookie->nbdDisks[i]);
+            if (cookie->nbdCapacities && cookie->nbdCapacities[i])
+                virBufferAsprintf(&buf, " capacity='%llu'", cookie->nbdCapacities[i]);
+            virBufferAddLit(&buf, "/>\n");
+        }
         virBufferAdjustIndent(&buf, -2);
         virBufferAddLit(&buf, "</nbd>\n");
     }
@@ -139,10 +148,11 @@ qemuMigrationCookieParseNBD(xmlXPathContextPtr ctxt, qemuMigrationCookie *cookie
     int n;
     int i;
 
-    if (virXPathUInt("string(./nbd[1]/@port)", ctxt, &port) < 0 ||
-        port == 0 || port > 65535) {
+    if (virXPathBoolean("boolean(./nbd[1]/@port)", ctxt) == 1 &&
+        (virXPathUInt("string(./nbd[1]/@port)", ctxt, &port) < 0 ||
+         port == 0 || port > 65535)) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
-                       _("migration cookie: missing or invalid NBD server port"));
+                       _("migration cookie: invalid NBD server port"));
         return -1;
     }
     if ((n = virXPathNodeSet("./nbd[1]/disk", ctxt, &nodes)) < 0)
@@ -150,8 +160,10 @@ qemuMigrationCookieParseNBD(xmlXPathContextPtr ctxt, qemuMigrationCookie *cookie
     cookie->haveNBD = true;
     cookie->nbdPort = port;
     cookie->nbdDisks = g_new0(char *, n + 1);
+    cookie->nbdCapacities = g_new0(unsigned long long, n + 1);
     for (i = 0; i < n; i++) {
         char *target = virXMLPropString(nodes[i], "target");
+        g_autofree char *capacity = virXMLPropString(nodes[i], "capacity");
 
         if (!target || !*target) {
             g_free(target);
@@ -160,6 +172,12 @@ qemuMigrationCookieParseNBD(xmlXPathContextPtr ctxt, qemuMigrationCookie *cookie
             return -1;
         }
         cookie->nbdDisks[i] = target;
+        if (capacity &&
+            virStrToLong_ullp(capacity, NULL, 10, &cookie->nbdCapacities[i]) < 0) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("migration cookie: invalid capacity of NBD disk '%s'"), target);
+            return -1;
+        }
     }
     return 0;
 }

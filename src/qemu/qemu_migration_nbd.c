@@ -12,6 +12,7 @@
 #include "qemu_monitor.h"
 #include "qemu_monitor_json.h"
 
+#include "vircommand.h"
 #include "virerror.h"
 #include "virfile.h"
 #include "virlog.h"
@@ -152,26 +153,106 @@ qemuMigrationNBDCheckMigrateDisks(virDomainDef *def, char **migrateDisks)
     return 0;
 }
 
-int
-qemuMigrationDstNBDCheckDisks(virDomainDef *def, char **migrateDisks)
+/* The size the source announced for disk @target in its cookie; 0 when
+ * unknown. */
+static unsigned long long
+qemuMigrationNBDCookieCapacity(qemuMigrationCookie *cookie, const char *target)
 {
     size_t i;
 
+    if (!cookie || !cookie->haveNBD || !cookie->nbdDisks || !cookie->nbdCapacities)
+        return 0;
+    for (i = 0; cookie->nbdDisks[i]; i++) {
+        if (STREQ(cookie->nbdDisks[i], target))
+            return cookie->nbdCapacities[i];
+    }
+    return 0;
+}
+
+/* `qemu-img create -f FORMAT PATH SIZE` for @disk, with @vm unlocked
+ * (the migration-in job held). */
+static int
+qemuMigrationDstNBDCreateImage(virDomainObj *vm, virDomainDiskDef *disk,
+                               unsigned long long capacity)
+{
+    g_autofree char *qemuImg = virFindFileInPath("qemu-img");
+    g_autofree char *path = g_strdup(disk->src->path);
+    g_autofree char *size = g_strdup_printf("%llu", capacity);
+    const char *format = disk->src->format == VIR_STORAGE_FILE_QCOW2 ? "qcow2" : "raw";
+    g_autoptr(virCommand) cmd = NULL;
+    g_autofree char *errbuf = NULL;
+    int status = 0;
+    int rc;
+
+    if (!qemuImg) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot create the image '%s' of disk '%s': qemu-img not found"),
+                       path, disk->dst);
+        return -1;
+    }
+    cmd = virCommandNewArgList(qemuImg, "create", "-q", "-f", format, path, size, NULL);
+    virCommandSetErrorBuffer(cmd, &errbuf);
+    virObjectUnlock(vm);
+    rc = virCommandRun(cmd, &status);
+    virObjectLock(vm);
+    if (rc < 0)
+        return -1;
+    if (status != 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot create the image '%s' of disk '%s': %s"),
+                       path, disk->dst, errbuf ? g_strstrip(errbuf) : "");
+        return -1;
+    }
+    VIR_INFO("Incoming storage migration of '%s': created the %s image %s of %s bytes for disk '%s'",
+             vm->def->name, format, path, size, disk->dst);
+    return 0;
+}
+
+int
+qemuMigrationDstNBDPrepareDisks(virDomainObj *vm,
+                                char **migrateDisks,
+                                unsigned long flags,
+                                qemuMigrationCookie *srcCookie,
+                                char ***created)
+{
+    virDomainDef *def = vm->def;
+    g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
+    size_t i;
+
+    *created = NULL;
     if (qemuMigrationNBDCheckMigrateDisks(def, migrateDisks) < 0)
         return -1;
     for (i = 0; i < def->ndisks; i++) {
         virDomainDiskDef *disk = def->disks[i];
+        unsigned long long capacity;
 
-        if (!qemuMigrationNBDDiskWanted(disk, migrateDisks))
+        if (!qemuMigrationNBDDiskWanted(disk, migrateDisks) ||
+            virFileExists(disk->src->path))
             continue;
-        if (!virFileExists(disk->src->path)) {
+        capacity = qemuMigrationNBDCookieCapacity(srcCookie, disk->dst);
+        /* a full copy fills a new plain image; an incremental one needs
+         * the backing chain, which only the user can set up */
+        if (!(flags & VIR_MIGRATE_NON_SHARED_DISK) || capacity == 0 ||
+            disk->src->type != VIR_STORAGE_TYPE_FILE) {
             virReportError(VIR_ERR_OPERATION_INVALID,
                            _("cannot copy the storage of disk '%s': its image '%s' does not exist on the destination (create it with the source's size and format first)"),
                            disk->dst, disk->src->path);
-            return -1;
+            goto error;
         }
+        if (qemuMigrationDstNBDCreateImage(vm, disk, capacity) < 0)
+            goto error;
+        g_ptr_array_add(made, g_strdup(disk->src->path));
+    }
+    if (made->len) {
+        g_ptr_array_add(made, NULL);
+        *created = (char **) g_ptr_array_free(g_steal_pointer(&made), false);
     }
     return 0;
+
+ error:
+    for (i = 0; i < made->len; i++)
+        unlink(g_ptr_array_index(made, i));
+    return -1;
 }
 
 /* Does QEMU's query-block entry @info belong to @disk? */
@@ -194,7 +275,7 @@ qemuMigrationNBDBlockMatches(const qemuMonitorBlockInfo *info, virDomainDiskDef 
  * monitor under @asyncJob. */
 static char **
 qemuMigrationNBDNodeNames(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                          char **migrateDisks, GPtrArray *targets)
+                          char **migrateDisks, GPtrArray *targets, GArray *sizes)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func(g_free);
@@ -214,13 +295,16 @@ qemuMigrationNBDNodeNames(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     for (i = 0; i < vm->def->ndisks; i++) {
         virDomainDiskDef *disk = vm->def->disks[i];
         const char *node = NULL;
+        unsigned long long size = 0;
 
         if (!qemuMigrationNBDDiskWanted(disk, migrateDisks))
             continue;
         for (j = 0; j < ninfo && !node; j++) {
             if (info[j].inserted && info[j].nodeName &&
-                qemuMigrationNBDBlockMatches(&info[j], disk))
+                qemuMigrationNBDBlockMatches(&info[j], disk)) {
                 node = info[j].nodeName;
+                size = info[j].virtualSize;
+            }
         }
         if (!node) {
             virReportError(VIR_ERR_OPERATION_FAILED,
@@ -230,10 +314,34 @@ qemuMigrationNBDNodeNames(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
         }
         g_ptr_array_add(nodes, g_strdup(node));
         g_ptr_array_add(targets, g_strdup(disk->dst));
+        if (sizes)
+            g_array_append_val(sizes, size);
     }
     qemuMonitorBlockInfoFree(info, ninfo);
     g_ptr_array_add(nodes, NULL);
     return (char **) g_ptr_array_free(g_steal_pointer(&nodes), false);
+}
+
+int
+qemuMigrationSrcNBDDescribe(virDomainObj *vm,
+                            char **migrateDisks,
+                            qemuMigrationCookie *cookie)
+{
+    g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) sizes = g_array_new(true, true, sizeof(unsigned long long));
+    g_auto(GStrv) nodes = NULL;
+
+    if (qemuMigrationNBDCheckMigrateDisks(vm->def, migrateDisks) < 0)
+        return -1;
+    if (!(nodes = qemuMigrationNBDNodeNames(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
+                                            migrateDisks, targets, sizes)))
+        return -1;
+    cookie->haveNBD = true;
+    cookie->nbdPort = 0;
+    g_ptr_array_add(targets, NULL);
+    cookie->nbdDisks = (char **) g_ptr_array_free(g_steal_pointer(&targets), false);
+    cookie->nbdCapacities = (unsigned long long *) g_array_free(g_steal_pointer(&sizes), false);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -256,7 +364,7 @@ qemuMigrationDstNBDStart(virQEMUDriver *driver,
     int rc;
 
     if (!(nodes = qemuMigrationNBDNodeNames(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
-                                            migrateDisks, targets)))
+                                            migrateDisks, targets, NULL)))
         return -1;
     if (virPortAllocatorAcquire(driver->migrationPorts, &port) < 0)
         return -1;
@@ -371,7 +479,7 @@ qemuMigrationSrcNBDCopy(virDomainObj *vm,
     if (qemuMigrationNBDCheckMigrateDisks(vm->def, migrateDisks) < 0)
         return -1;
     if (!(nodes = qemuMigrationNBDNodeNames(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
-                                            migrateDisks, targets)))
+                                            migrateDisks, targets, NULL)))
         return -1;
     for (i = 0; i < targets->len; i++) {
         const char *target = g_ptr_array_index(targets, i);

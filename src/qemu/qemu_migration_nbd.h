@@ -33,8 +33,10 @@
  *
  * The disks copied: every disk with a file or block source that is not
  * read-only, shared or a CD-ROM/floppy, or those named by
- * VIR_MIGRATE_PARAM_MIGRATE_DISKS.  The destination's images must exist
- * (Prepare fails naming a missing one).  Any failure or abort before the
+ * VIR_MIGRATE_PARAM_MIGRATE_DISKS.  The destination's images must exist,
+ * except plain files of a full copy: Prepare creates them with the size
+ * Begin put in its cookie (and removes them if Prepare fails; a later
+ * failure leaves them); otherwise it fails naming the missing one.  Any failure or abort before the
  * switch-over cancels the mirrors and deletes the client nodes on the
  * source (which keeps running); the destination's QEMU, and its NBD
  * server with it, is stopped as in any failed migration.  A daemon
@@ -63,9 +65,24 @@ char **qemuMigrationNBDGetMigrateDisks(virTypedParameterPtr params, int nparams)
  * post-copy, offline, both NON_SHARED flags). */
 int qemuMigrationNBDCheckFlags(unsigned long flags);
 
-/* Destination, before QEMU starts: each disk to copy of @def is known
- * (@migrateDisks) and its image exists; reports which is not. */
-int qemuMigrationDstNBDCheckDisks(virDomainDef *def, char **migrateDisks);
+/* Source, Begin (QEMU running): the disks to copy and their sizes, as
+ * QEMU reports them, into @cookie's <nbd> (without a port). */
+int qemuMigrationSrcNBDDescribe(virDomainObj *vm,
+                                char **migrateDisks,
+                                qemuMigrationCookie *cookie);
+
+/* Destination, before QEMU starts: each disk to copy of @vm is known
+ * (@migrateDisks) and its image exists.  A missing file image of a full
+ * copy (VIR_MIGRATE_NON_SHARED_DISK) is created (qemu-img, the
+ * destination definition's format, the size in the source's cookie
+ * @srcCookie; vm unlocked meanwhile); otherwise the error names it.
+ * *@created: the images created (NULL-terminated, or NULL), for the
+ * caller to remove when the migration fails in Prepare. */
+int qemuMigrationDstNBDPrepareDisks(virDomainObj *vm,
+                                    char **migrateDisks,
+                                    unsigned long flags,
+                                    qemuMigrationCookie *srcCookie,
+                                    char ***created);
 
 /* Destination, QEMU started for the incoming migration: starts the NBD
  * server on @listenAddress and exports the disks to copy; fills

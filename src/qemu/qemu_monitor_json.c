@@ -490,6 +490,7 @@ qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
     for (i = 0; i < n; i++) {
         tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
         tdmJSONValue *inserted;
+        tdmJSONValue *image;
         qemuMonitorBlockInfo *bi = list + i;
 
         if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
@@ -509,6 +510,9 @@ qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
             bi->nodeName = g_strdup(tdmJSONValueObjectGetString(inserted, "node-name"));
             bi->format = g_strdup(tdmJSONValueObjectGetString(inserted, "drv"));
             ignore_value(tdmJSONValueObjectGetBoolean(inserted, "ro", &bi->readonly));
+            if ((image = tdmJSONValueObjectGetObject(inserted, "image")))
+                ignore_value(tdmJSONValueObjectGetNumberULLong(image, "virtual-size",
+                                                               &bi->virtualSize));
         }
     }
 

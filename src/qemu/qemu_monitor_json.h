@@ -109,6 +109,8 @@ struct _qemuMonitorBlockInfo {
     char *nodeName;
     char *format;          /* "drv" */
     bool readonly;
+    unsigned long long virtualSize; /* bytes, "image" "virtual-size"; 0
+                                     * when not reported */
 };
 void qemuMonitorBlockInfoFree(qemuMonitorBlockInfo *info, size_t ninfo);
 

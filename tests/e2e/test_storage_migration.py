@@ -15,8 +15,8 @@
 # copy; the destination's QEMU killed during the copy; the source daemon
 # killed during the copy (after its restart the guest runs there, no job
 # or node left);
-# a missing destination image refused at Prepare naming it; --postcopy
-# with a storage copy refused.
+# a missing destination image created (--copy-storage-all) or refused
+# naming it (--copy-storage-inc); --postcopy with a storage copy refused.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -438,6 +438,39 @@ def test_migrate_disks(a, b, kernel, work):
     a.virsh("undefine", "sto6")
 
 
+def test_create(a, b, kernel, work):
+    """--copy-storage-all to a destination image that does not exist: the
+    destination creates it (qemu-img, the size the source reported, the
+    format of the destination definition)."""
+    src = os.path.join(work, "new-src.qcow2")
+    dst = os.path.join(work, "new-dst.qcow2")
+    img("create", "-f", "qcow2", src, "12M")
+    qemu_io(src, "qcow2", "write -P 0x3c 4M 1M")
+    virsh_file(a, "define", disk_xml("sto9", kernel, src, "qcow2"))
+    r = a.virsh("start", "sto9")
+    t.ok(r.rc == 0, "create: sto9 starts on A", r)
+    dxml = dest_xml(a, "sto9", kernel, dst, "qcow2")
+    try:
+        r = a.virsh("migrate", "--live", "--copy-storage-all", "--xml", dxml, "sto9", b.uri,
+                    *MIG_ARGS, timeout=120)
+    finally:
+        os.unlink(dxml)
+    t.ok(r.rc == 0, "create: migrate --copy-storage-all to a missing image", r)
+    t.ok(domstate(b, "sto9").startswith("running"), "create: sto9 runs on B",
+         domstate(b, "sto9"))
+    b.virsh("destroy", "sto9")
+    r = img("info", "--output=json", dst)
+    try:
+        info = json.loads(r.out)
+    except ValueError:
+        info = {}
+    t.ok(info.get("format") == "qcow2" and info.get("virtual-size") == 12 * MIB,
+         "create: B created a 12 MiB qcow2 image", r)
+    a.virsh("undefine", "sto9")
+    t.ok(wait_for(lambda: compare(src, dst)[0], 20), "create: qemu-img compare: equal",
+         compare(src, dst)[1])
+
+
 def test_refusals(a, b, kernel, work):
     src = os.path.join(work, "ref-src.img")
     img("create", "-f", "raw", src, "8M")
@@ -447,11 +480,12 @@ def test_refusals(a, b, kernel, work):
     missing = os.path.join(work, "no-such-image.img")
     dxml = dest_xml(a, "sto5", kernel, missing, "raw")
     try:
-        r = a.virsh("migrate", "--live", "--copy-storage-all", "--xml", dxml, "sto5", b.uri,
+        r = a.virsh("migrate", "--live", "--copy-storage-inc", "--xml", dxml, "sto5", b.uri,
                     *MIG_ARGS, timeout=120)
         t.ok(r.rc != 0 and missing in r.err and "does not exist" in r.err and
              "Requested operation is not valid" in r.err,
-             "a missing destination image is refused, naming it", r)
+             "--copy-storage-inc: a missing destination image is refused, naming it", r)
+        t.ok(not os.path.exists(missing), "--copy-storage-inc: no image created")
         r = a.virsh("migrate", "--live", "--postcopy", "--copy-storage-all", "--xml", dxml,
                     "sto5", b.uri, *MIG_ARGS, timeout=120)
         t.ok(r.rc != 0 and "argument unsupported" in r.err and "post-copy" in r.err,
@@ -476,7 +510,7 @@ try:
     for name, fn in [("copy all", test_copy_all), ("copy inc", test_copy_inc),
                      ("abort", test_abort), ("abort in the RAM phase", test_abort_ram_phase),
                      ("destination dies", test_dest_dies),
-                     ("migrate disks", test_migrate_disks),
+                     ("migrate disks", test_migrate_disks), ("create", test_create),
                      ("refusals", test_refusals),
                      ("source restart", test_source_restart)]:
         t.run(name, fn, a, b, paths["DIRTY"], work)

@@ -60,7 +60,8 @@ fuzzRoundTrip(qemuMigrationCookie *cookie)
         size_t i;
 
         for (i = 0; cookie->nbdDisks[i]; i++) {
-            if (STRNEQ_NULLABLE(again->nbdDisks[i], cookie->nbdDisks[i]))
+            if (STRNEQ_NULLABLE(again->nbdDisks[i], cookie->nbdDisks[i]) ||
+                again->nbdCapacities[i] != cookie->nbdCapacities[i])
                 abort();
         }
         if (again->nbdDisks[i])
