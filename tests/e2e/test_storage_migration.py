@@ -41,13 +41,13 @@ def guest_paths():
     return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
-def disk_xml(name, kernel, image, fmt, uuid=None, extra=""):
+def disk_xml(name, kernel, image, fmt, uuid=None, extra="", dirty_mib=4, mem_mib=64):
     return """<domain type='qemu'>
   <name>%s</name>%s
-  <memory unit='MiB'>64</memory>
+  <memory unit='MiB'>%d</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>%s</kernel><cmdline>dirty=4 quiet</cmdline></os>
+    <kernel>%s</kernel><cmdline>dirty=%d quiet</cmdline></os>
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='%s'/>
@@ -56,7 +56,8 @@ def disk_xml(name, kernel, image, fmt, uuid=None, extra=""):
     <serial type='pty'/><console type='pty'/>
   </devices>
 </domain>
-""" % (name, "<uuid>%s</uuid>" % uuid if uuid else "", kernel, fmt, image, extra)
+""" % (name, "<uuid>%s</uuid>" % uuid if uuid else "", mem_mib, kernel, dirty_mib, fmt,
+       image, extra)
 
 
 def shared_disk(image):
@@ -68,10 +69,21 @@ def shared_disk(image):
     </disk>""" % image
 
 
-def dest_xml(d, name, kernel, image, fmt, extra=""):
+def dest_xml(d, name, kernel, image, fmt, extra="", dirty_mib=4, mem_mib=64):
     """The definition of @name on @d with another image: for --xml."""
     uuid = d.virsh("domuuid", name).out.strip()
-    return write_tmp(disk_xml(name, kernel, image, fmt, uuid, extra))
+    return write_tmp(disk_xml(name, kernel, image, fmt, uuid, extra, dirty_mib, mem_mib))
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return 0
 
 
 def virsh_file(d, cmd, xml, *args):
@@ -319,12 +331,14 @@ def test_abort_ram_phase(a, b, kernel, work):
     img("create", "-f", "raw", src, "4M")
     qemu_io(src, "raw", "write -P 0x99 0 4M")
     img("create", "-f", "raw", dst, "4M")
-    virsh_file(a, "define", disk_xml("sto7", kernel, src, "raw"))
+    # the guest keeps dirtying 96 MiB: at 4 MiB/s its RAM never converges
+    virsh_file(a, "define", disk_xml("sto7", kernel, src, "raw", dirty_mib=96, mem_mib=128))
     r = a.virsh("start", "sto7")
-    t.ok(r.rc == 0, "RAM phase: sto7 starts on A", r)
     pid_a = qemu_pid(a, "sto7")
-    dxml = dest_xml(a, "sto7", kernel, dst, "raw")
-    # 4 MiB of disk at 4 MiB/s, then the RAM (64 MiB) at 4 MiB/s
+    t.ok(r.rc == 0 and wait_for(lambda: rss_kib(pid_a) > 100 * 1024, 60),
+         "RAM phase: sto7 starts on A and dirties its memory", r)
+    dxml = dest_xml(a, "sto7", kernel, dst, "raw", dirty_mib=96, mem_mib=128)
+    # 4 MiB of disk at 4 MiB/s, then the RAM at 4 MiB/s
     p = migrate_bg(a, "sto7", b, ["--copy-storage-all", "--bandwidth", "4", "--xml", dxml])
     got = {}
 
