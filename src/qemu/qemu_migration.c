@@ -9,6 +9,9 @@
  *                                  Finish   wait, resume, end job
  *   Confirm  stop (or resume when cancelled), end job
  *
+ * With --copy-storage-all/-inc the disks are copied over NBD first, inside
+ * Perform (qemu_migration_nbd.h).
+ *
  * Client-managed migration calls each step through its own connection;
  * peer-to-peer migration runs them all from the source's Perform, the
  * source daemon talking to the destination daemon itself.  Every wait

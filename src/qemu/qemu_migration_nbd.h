@@ -6,7 +6,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  *   source                                destination
- *                                         Prepare: QEMU -incoming; for the
+ *   Begin: the disks to copy and their
+ *     sizes in the cookie
+ *                                         Prepare: creates missing images
+ *                                           (full copy); QEMU -incoming; for the
  *                                           disks to copy nbd-server-start on
  *                                           the migration address and a port
  *                                           of the migration range, one
@@ -36,7 +39,8 @@
  * VIR_MIGRATE_PARAM_MIGRATE_DISKS.  The destination's images must exist,
  * except plain files of a full copy: Prepare creates them with the size
  * Begin put in its cookie (and removes them if Prepare fails; a later
- * failure leaves them); otherwise it fails naming the missing one.  Any failure or abort before the
+ * failure leaves them); otherwise it fails naming the missing one.  Any
+ * failure or abort before the
  * switch-over cancels the mirrors and deletes the client nodes on the
  * source (which keeps running); the destination's QEMU, and its NBD
  * server with it, is stopped as in any failed migration.  A daemon
