@@ -524,6 +524,8 @@ testStorageMigrationCommands(void)
     fakeQMPReply(srv, -1, "{}");
     fakeQMPExpect(srv, "block-job-cancel", "{\"device\": \"migration-vdb\", \"force\": true}");
     fakeQMPReplyError(srv, -1, "GenericError", "Block job 'migration-vdb' not found");
+    fakeQMPExpect(srv, "block-job-set-speed", "{\"device\": \"migration-vda\", \"speed\": 0}");
+    fakeQMPReply(srv, -1, "{}");
     fakeQMPExpect(srv, "migrate-continue", "{\"state\": \"pre-switchover\"}");
     fakeQMPReply(srv, -1, "{}");
     fakeQMPExpect(srv, "nbd-server-stop", NULL);
@@ -552,6 +554,8 @@ testStorageMigrationCommands(void)
           testErrorIs(VIR_ERR_INTERNAL_ERROR,
                       "internal error: unable to execute QEMU command 'block-job-cancel': "
                       "GenericError: Block job 'migration-vdb' not found"));
+    CHECK("storage: block-job-set-speed 0 (unlimited)",
+          qemuMonitorJSONBlockJobSetSpeed(mon, "migration-vda", 0) == 0);
     CHECK("storage: migrate-continue from pre-switchover",
           qemuMonitorJSONMigrateContinue(mon, "pre-switchover") == 0);
     CHECK("storage: nbd-server-stop", qemuMonitorJSONNBDServerStop(mon) == 0);

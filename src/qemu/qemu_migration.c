@@ -651,7 +651,6 @@ static int
 qemuMigrationSrcPerformRun(virQEMUDriver *driver,
                            virDomainObj *vm,
                            const char *qemuURI,
-                           unsigned long long bandwidth,
                            unsigned long long postcopyBandwidth,
                            qemuMigrationNBDMirrors *mirrors,
                            char **cookieout,
@@ -663,9 +662,9 @@ qemuMigrationSrcPerformRun(virQEMUDriver *driver,
     qemuDomainJobProgress disk = priv->job.progress;
     int rc;
 
-    /* the bandwidth is part of the status the phase change writes */
-    if (bandwidth)
-        priv->migMaxBandwidth = bandwidth;
+    /* priv->migMaxBandwidth: the migration's bandwidth (set by
+     * PerformLocked, or changed by migrate-setspeed since) is part of the
+     * status the phase change writes */
     if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
         return -1;
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
@@ -794,6 +793,9 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     }
     if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
         return -1;
+    /* once: a migrate-setspeed during the storage copy changes it */
+    if (bandwidth)
+        QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth = bandwidth;
 
     if (flags & QEMU_MIGRATION_NBD_FLAGS) {
         g_autoptr(qemuMigrationCookie) dstCookie = NULL;
@@ -808,15 +810,14 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
                sizeof(QEMU_DOMAIN_PRIVATE(vm)->job.progress));
         /* each disk's copy gets the migration's bandwidth, as the RAM */
         if (qemuMigrationSrcNBDCopy(vm, dstCookie, host, migrateDisks,
-                                    (bandwidth ? bandwidth :
-                                     QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth) * 1024ULL * 1024ULL,
+                                    QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth * 1024ULL * 1024ULL,
                                     flags, &mirrors) < 0) {
             qemuMigrationSrcNBDCancel(vm, mirrors);
             return -1;
         }
     }
 
-    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, bandwidth, postcopyBandwidth,
+    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, postcopyBandwidth,
                                      mirrors, cookieout, cookieoutlen, flags);
     if (ret < 0)
         qemuMigrationSrcNBDCancel(vm, mirrors);
@@ -1833,14 +1834,24 @@ qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long 
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
         return -1;
     VIR_DEBUG("%s of '%s': %llu", name, vm->def->name, value);
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) args = NULL;
-        int rc = -1;
+    if (virDomainObjCheckActive(vm) == 0) {
+        /* a storage migration's disk copies run at the migration's speed */
+        bool mirrors = speed && priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+                       (priv->job.apiFlags & QEMU_MIGRATION_NBD_FLAGS) &&
+                       priv->job.phase >= QEMU_MIGRATION_OUT_PHASE_STORAGE &&
+                       priv->job.phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE;
 
-        if (tdmJSONValueObjectCreate(&args, key, value, NULL) == 0)
-            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
-            ret = 0;
+        if (qemuDomainObjEnterMonitor(vm) == 0) {
+            g_autoptr(tdmJSONValue) args = NULL;
+            int rc = -1;
+
+            if (tdmJSONValueObjectCreate(&args, key, value, NULL) == 0)
+                rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+            if (rc == 0 && mirrors)
+                rc = qemuMigrationSrcNBDSetSpeed(priv->mon, *speed * 1024ULL * 1024ULL);
+            if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+                ret = 0;
+        }
     }
     if (ret == 0 && speed) {
         priv->migMaxBandwidth = *speed;

@@ -774,6 +774,26 @@ qemuMigrationSrcNBDRecover(virDomainObj *vm)
     qemuMigrationSrcNBDCancel(vm, m);
 }
 
+int
+qemuMigrationSrcNBDSetSpeed(qemuMonitor *mon, unsigned long long speed)
+{
+    qemuMonitorJobInfo *jobs = NULL;
+    size_t njobs = 0;
+    size_t i;
+    int ret = 0;
+
+    if (qemuMonitorJSONQueryJobs(mon, &jobs, &njobs) < 0)
+        return -1;
+    for (i = 0; i < njobs && ret == 0; i++) {
+        if (STRPREFIX(jobs[i].id, QEMU_MIGRATION_NBD_PREFIX) &&
+            STREQ_NULLABLE(jobs[i].type, "mirror") &&
+            STRNEQ(jobs[i].status, "concluded") && STRNEQ(jobs[i].status, "null"))
+            ret = qemuMonitorJSONBlockJobSetSpeed(mon, jobs[i].id, speed);
+    }
+    qemuMonitorJobInfoFree(jobs, njobs);
+    return ret;
+}
+
 void
 qemuMigrationNBDHandleEvent(virDomainObj *vm)
 {

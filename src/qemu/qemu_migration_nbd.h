@@ -136,6 +136,11 @@ void qemuMigrationSrcNBDCancel(virDomainObj *vm, qemuMigrationNBDMirrors *mirror
  * client nodes "migration-*-nbd". */
 void qemuMigrationSrcNBDRecover(virDomainObj *vm);
 
+/* migrate-setspeed during a storage migration (the caller holds a
+ * QEMU_JOB_MIGRATION_OP job and is inside the monitor @mon): the running
+ * mirrors "migration-*" get @speed bytes/s (0: unlimited). */
+int qemuMigrationSrcNBDSetSpeed(qemuMonitor *mon, unsigned long long speed);
+
 /* A block job event (BLOCK_JOB_*, JOB_STATUS_CHANGE) of @vm's QEMU: wakes
  * an outgoing migration waiting for its mirrors.  Event loop thread, vm
  * locked; never waits. */

@@ -1622,6 +1622,19 @@ qemuMonitorJSONBlockJobCancel(qemuMonitor *mon, const char *jobId, bool force)
 
 
 int
+qemuMonitorJSONBlockJobSetSpeed(qemuMonitor *mon, const char *jobId,
+                                unsigned long long speed)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("block-job-set-speed",
+                                                      "s:device", jobId,
+                                                      "U:speed", speed,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
 qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state)
 {
     g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-continue",

@@ -391,5 +391,8 @@ int qemuMonitorJSONBlockdevMirror(qemuMonitor *mon,
  * @force it completes the job without switching the device to the target:
  * the target is then a consistent copy. */
 int qemuMonitorJSONBlockJobCancel(qemuMonitor *mon, const char *jobId, bool force);
+/* block-job-set-speed of job @jobId: @speed bytes/s, 0 for unlimited */
+int qemuMonitorJSONBlockJobSetSpeed(qemuMonitor *mon, const char *jobId,
+                                    unsigned long long speed);
 /* migrate-continue from the state @state ("pre-switchover") */
 int qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state);

@@ -9,7 +9,8 @@
 # with --persistent --undefinesource; --copy-storage-inc of a qcow2 overlay
 # over a base both hosts share (only the overlay's data travels);
 # --migrate-disks (one disk copied, the other shared);
-# domjobinfo with the disk progress during a throttled copy, domjobabort
+# domjobinfo with the disk progress during a throttled copy,
+# migrate-setspeed then (the mirrors' speed changes too), domjobabort
 # then (the source keeps running, no mirror job or NBD node is left in its
 # QEMU, nothing on the destination), the same in the RAM phase after the
 # copy; the destination's QEMU killed during the copy; the source daemon
@@ -322,6 +323,36 @@ def test_abort(a, b, kernel, work):
     a.virsh("undefine", "sto3")
 
 
+def test_setspeed(a, b, kernel, work):
+    """migrate-setspeed during the disk copy changes the mirrors' speed too
+    (block-job-set-speed): unthrottled, the copy of 32 MiB started at
+    1 MiB/s ends and the migration completes."""
+    r, dst = start_big(a, kernel, work, "sto10")
+    t.ok(r.rc == 0, "setspeed: sto10 starts on A", r)
+    dxml = dest_xml(a, "sto10", kernel, dst, "raw")
+    sent_before = a.log().count("cmd=block-job-set-speed\n")
+    p = migrate_bg(a, "sto10", b, ["--copy-storage-all", "--bandwidth", "1", "--xml", dxml])
+    got = {}
+
+    def copying():
+        got.update(jobinfo(a, "sto10"))
+        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
+    t.ok(wait_for(copying, 30), "setspeed: the throttled disk copy runs", got)
+    r = a.virsh("migrate-setspeed", "sto10", "0")
+    t.ok(r.rc == 0, "setspeed: migrate-setspeed 0 during the disk copy", r)
+    t.eq(a.log().count("cmd=block-job-set-speed\n") - sent_before, 1,
+         "setspeed: the mirror's speed was changed (block-job-set-speed sent once)")
+    out, err = p.communicate(timeout=180)
+    os.unlink(dxml)
+    t.ok(p.returncode == 0, "setspeed: the migration completes", err)
+    t.ok(domstate(b, "sto10").startswith("running"), "setspeed: sto10 runs on B",
+         domstate(b, "sto10"))
+    b.virsh("destroy", "sto10")
+    t.ok(wait_for(lambda: compare(os.path.join(work, "sto10-src.img"), dst)[0], 20),
+         "setspeed: qemu-img compare: equal")
+    a.virsh("undefine", "sto10")
+
+
 def test_abort_ram_phase(a, b, kernel, work):
     """domjobabort after the disks are copied, while QEMU migrates the RAM
     (the mirrors keep the destination in sync): the mirrors are cancelled
@@ -523,6 +554,7 @@ try:
     b.start()
     for name, fn in [("copy all", test_copy_all), ("copy inc", test_copy_inc),
                      ("abort", test_abort), ("abort in the RAM phase", test_abort_ram_phase),
+                     ("setspeed", test_setspeed),
                      ("destination dies", test_dest_dies),
                      ("migrate disks", test_migrate_disks), ("create", test_create),
                      ("refusals", test_refusals),
