@@ -1264,7 +1264,10 @@ testStatusXML(void)
     CHECK(qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
                                      VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT, 0x5) == 0);
     CHECK(qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_BEGIN3) == 0);
+    /* a storage migration copies the disks between Begin and Perform */
+    CHECK(qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_STORAGE) == 0);
     CHECK(qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) == 0);
+    CHECK(qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_STORAGE) < 0);  /* backwards */
     CHECK(qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_BEGIN3) < 0);   /* backwards */
     xml = testFormatJob(vm);
     expect = g_strdup_printf("<job type='none' async='migration-out' phase='perform3' "
@@ -1315,6 +1318,14 @@ testStatusXML(void)
     CHECK(STREQ_NULLABLE(xml2, "<job type='query' agent='modify' async='none'/>\n"));
     qemuDomainObjResetInterruptedJobs(vm2);
     CHECK(job2->active == QEMU_JOB_NONE && job2->agentActive == QEMU_AGENT_JOB_NONE);
+
+    /* the storage phase of an outgoing migration, as the status keeps it */
+    CHECK(testParseJob(vm2, "<job type='none' async='migration-out' phase='storage' "
+                            "flags='0x45'/>") == 0);
+    CHECK(job2->phase == QEMU_MIGRATION_OUT_PHASE_STORAGE && job2->apiFlags == 0x45);
+    CHECK(STREQ_NULLABLE(qemuDomainAsyncJobPhaseToString(QEMU_ASYNC_JOB_MIGRATION_OUT,
+                                                         QEMU_MIGRATION_OUT_PHASE_STORAGE),
+                         "storage"));
 
     /* errors */
     CHECK(testParseJob(vm2, "<job type='none' async='save' phase='perform3'/>") < 0);

@@ -492,6 +492,84 @@ testSimpleCommands(void)
 }
 
 
+/* The commands of a storage migration over NBD (qemu_migration_nbd.c):
+ * their arguments as QEMU's schema wants them, and a refusal reported. */
+static void
+testStorageMigrationCommands(void)
+{
+    fakeQMP *srv = testServerNew();
+    qemuMonitor *mon;
+    g_autoptr(tdmJSONValue) props = NULL;
+    g_autoptr(tdmJSONValue) want = NULL;
+
+    fakeQMPExpect(srv, "nbd-server-start",
+                  "{\"addr\": {\"type\": \"inet\", \"data\": "
+                  "{\"host\": \"127.0.0.1\", \"port\": \"49153\"}}}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "block-export-add",
+                  "{\"type\": \"nbd\", \"id\": \"migration-vda\", "
+                  "\"node-name\": \"libvirt-1-format\", \"name\": \"vda\", \"writable\": true}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "blockdev-mirror",
+                  "{\"job-id\": \"migration-vda\", \"device\": \"libvirt-1-format\", "
+                  "\"target\": \"migration-vda-nbd\", \"sync\": \"full\", "
+                  "\"auto-dismiss\": false, \"speed\": 2097152}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "blockdev-mirror",
+                  "{\"job-id\": \"migration-vdb\", \"device\": \"libvirt-2-format\", "
+                  "\"target\": \"migration-vdb-nbd\", \"sync\": \"top\", "
+                  "\"auto-dismiss\": false}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "block-job-cancel", "{\"device\": \"migration-vda\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "block-job-cancel", "{\"device\": \"migration-vdb\", \"force\": true}");
+    fakeQMPReplyError(srv, -1, "GenericError", "Block job 'migration-vdb' not found");
+    fakeQMPExpect(srv, "block-job-set-speed", "{\"device\": \"migration-vda\", \"speed\": 0}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "migrate-continue", "{\"state\": \"pre-switchover\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "nbd-server-stop", NULL);
+    fakeQMPReply(srv, -1, "{}");
+
+    if (!(mon = testMonitorStart(srv))) {
+        CHECK("storage: start", false);
+        fakeQMPFree(srv);
+        return;
+    }
+    CHECK("storage: nbd-server-start on an inet address, the port as a string",
+          qemuMonitorJSONNBDServerStart(mon, "127.0.0.1", 49153) == 0);
+    CHECK("storage: block-export-add of a writable nbd export",
+          qemuMonitorJSONBlockExportAddNBD(mon, "migration-vda", "libvirt-1-format",
+                                           "vda", true) == 0);
+    CHECK("storage: blockdev-mirror full with a speed, kept after it concluded",
+          qemuMonitorJSONBlockdevMirror(mon, "migration-vda", "libvirt-1-format",
+                                        "migration-vda-nbd", "full", 2 << 20) == 0);
+    CHECK("storage: blockdev-mirror top without a speed",
+          qemuMonitorJSONBlockdevMirror(mon, "migration-vdb", "libvirt-2-format",
+                                        "migration-vdb-nbd", "top", 0) == 0);
+    CHECK("storage: block-job-cancel (complete a ready mirror)",
+          qemuMonitorJSONBlockJobCancel(mon, "migration-vda", false) == 0);
+    CHECK("storage: block-job-cancel forced, QEMU's refusal reported",
+          qemuMonitorJSONBlockJobCancel(mon, "migration-vdb", true) < 0 &&
+          testErrorIs(VIR_ERR_INTERNAL_ERROR,
+                      "internal error: unable to execute QEMU command 'block-job-cancel': "
+                      "GenericError: Block job 'migration-vdb' not found"));
+    CHECK("storage: block-job-set-speed 0 (unlimited)",
+          qemuMonitorJSONBlockJobSetSpeed(mon, "migration-vda", 0) == 0);
+    CHECK("storage: migrate-continue from pre-switchover",
+          qemuMonitorJSONMigrateContinue(mon, "pre-switchover") == 0);
+    CHECK("storage: nbd-server-stop", qemuMonitorJSONNBDServerStop(mon) == 0);
+    CHECK("storage: script", testFinish(srv, mon));
+
+    props = qemuMonitorJSONBuildNBDClientProps("migration-vda-nbd", "::1", 49153, "vda");
+    want = tdmJSONValueFromString("{\"driver\": \"nbd\", \"node-name\": \"migration-vda-nbd\", "
+                                  "\"server\": {\"type\": \"inet\", \"host\": \"::1\", "
+                                  "\"port\": \"49153\"}, \"export\": \"vda\"}");
+    CHECK("storage: blockdev-add arguments of the NBD client node",
+          props && want && tdmJSONValueEqual(props, want));
+}
+
+
 static void
 testErrorReply(void)
 {
@@ -1005,6 +1083,7 @@ main(void)
 
     testNegotiation();
     testSimpleCommands();
+    testStorageMigrationCommands();
     testErrorReply();
     testPassFd();
     testEventsOrder();

@@ -42,6 +42,8 @@ struct _qemuDomainObjPrivate {
                                     * 0 = unlimited (migrate-setspeed, or
                                     * the bandwidth of the last migration) */
     unsigned short migrationPort;  /* incoming migration port while reserved */
+    unsigned short nbdPort;        /* incoming storage migration: the NBD
+                                    * server's port while reserved */
     virConnectPtr migrationConn;   /* connection driving a client-managed
                                     * migration step by step (not a reference):
                                     * when it closes, the migration is undone */

@@ -136,7 +136,7 @@ qemuDomainJobReportRefused(qemuDomainJob want, qemuDomainAsyncJob asyncJob)
 #pragma GCC diagnostic pop
 
 static const char *const qemuMigrationOutPhaseNames[] = {
-    "none", "begin3", "perform3", "perform3_done", "postcopy", "confirm3_cancelled",
+    "none", "begin3", "storage", "perform3", "perform3_done", "postcopy", "confirm3_cancelled",
     "confirm3",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuMigrationOutPhaseNames) == QEMU_MIGRATION_OUT_PHASE_LAST);

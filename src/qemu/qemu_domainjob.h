@@ -88,6 +88,11 @@ extern const unsigned int qemuDomainAsyncJobDefaultMask[QEMU_ASYNC_JOB_LAST];
 typedef enum {
     QEMU_MIGRATION_OUT_PHASE_NONE = 0,
     QEMU_MIGRATION_OUT_PHASE_BEGIN3,
+    QEMU_MIGRATION_OUT_PHASE_STORAGE,       /* --copy-storage-*: the disks'
+                                             * mirrors to the destination's
+                                             * NBD server run (until
+                                             * Perform ends, also in the
+                                             * phases after it) */
     QEMU_MIGRATION_OUT_PHASE_PERFORM3,
     QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE,
     QEMU_MIGRATION_OUT_PHASE_POSTCOPY,      /* switched to post-copy: the

@@ -9,6 +9,9 @@
  *                                  Finish   wait, resume, end job
  *   Confirm  stop (or resume when cancelled), end job
  *
+ * With --copy-storage-all/-inc the disks are copied over NBD first, inside
+ * Perform (qemu_migration_nbd.h).
+ *
  * Client-managed migration calls each step through its own connection;
  * peer-to-peer migration runs them all from the source's Perform, the
  * source daemon talking to the destination daemon itself.  Every wait
@@ -21,6 +24,7 @@
 #include "qemu_migration.h"
 #include "qemu_migration_cookie.h"
 #include "qemu_migration_postcopy.h"
+#include "qemu_migration_nbd.h"
 #include "qemu_domain.h"
 #include "qemu_domain_parse.h"
 #include "qemu_domainjob.h"
@@ -147,6 +151,8 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
                                   VIR_MIGRATE_PARAM_BANDWIDTH, VIR_TYPED_PARAM_ULLONG,
                                   VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY, VIR_TYPED_PARAM_ULLONG,
                                   VIR_MIGRATE_PARAM_LISTEN_ADDRESS, VIR_TYPED_PARAM_STRING,
+                                  VIR_MIGRATE_PARAM_MIGRATE_DISKS,
+                                  VIR_TYPED_PARAM_STRING | VIR_TYPED_PARAM_MULTIPLE,
                                   NULL);
 }
 
@@ -161,7 +167,7 @@ qemuMigrationCheckUnsupportedFlags(unsigned long flags)
                        _("recovering a failed post-copy migration (--postcopy-resume) is not supported by this driver"));
         return -1;
     }
-    return 0;
+    return qemuMigrationNBDCheckFlags(flags);
 }
 
 static const char *
@@ -223,10 +229,13 @@ qemuMigrationMonitorCommand(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 }
 
 /* Migration events and, on the source, auto-converge; post-copy on both
- * sides when the migration may switch to it (VIR_MIGRATE_POSTCOPY). */
+ * sides when the migration may switch to it (VIR_MIGRATE_POSTCOPY); on a
+ * source copying storage, a pause before the switch-over (QEMU stops the
+ * vCPUs and waits for migrate-continue: the disk mirrors end there). */
 static int
 qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                             bool autoConverge, bool postcopy)
+                             bool autoConverge, bool postcopy,
+                             bool pauseBeforeSwitchover)
 {
     g_autoptr(tdmJSONValue) caps = tdmJSONValueNewArray();
     g_autoptr(tdmJSONValue) args = NULL;
@@ -238,6 +247,7 @@ qemuMigrationSetCapabilities(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
         { "events", true },
         { "auto-converge", autoConverge },
         { "postcopy-ram", postcopy },
+        { "pause-before-switchover", pauseBeforeSwitchover },
     };
     size_t i;
 
@@ -365,10 +375,14 @@ qemuMigrationPausedOnIOError(virDomainObj *vm)
 /* Waits (domain unlocked between polls) until QEMU's migration is over.
  * The source cancels when an abort is requested (not after a switch to
  * post-copy, which cannot be undone).  0: completed; 1: QEMU switched to
- * post-copy (postcopy-active) and @returnAtPostcopy asked to stop there. */
+ * post-copy (postcopy-active) and @returnAtPostcopy asked to stop there;
+ * 2: QEMU paused before the switch-over (pre-switchover, with the
+ * capability pause-before-switchover) and @returnAtSwitchover asked to
+ * stop there. */
 static int
 qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                  unsigned long long deadlineMs, bool returnAtPostcopy)
+                  unsigned long long deadlineMs, bool returnAtPostcopy,
+                  bool returnAtSwitchover)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     bool cancelSent = false;
@@ -438,6 +452,12 @@ qemuMigrationWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                 return 1;
             }
             break;
+        case QEMU_MONITOR_MIGRATION_STATUS_PRE_SWITCHOVER:
+            if (returnAtSwitchover) {
+                qemuMonitorMigrationStatsClear(&st);
+                return 2;
+            }
+            break;
         case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_PAUSED:
         case QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY_RECOVER:
             /* QEMU lost the migration stream after the switch: it waits
@@ -504,6 +524,7 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                       virDomainObj *vm,
                       const char *xmlin,
                       const char *persistXML,
+                      char **migrateDisks,
                       char **cookieout,
                       int *cookieoutlen,
                       unsigned long flags)
@@ -587,6 +608,11 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
                 goto endjob;
         }
     }
+    /* storage migration: the disks to copy and their sizes, so that the
+     * destination can create missing images */
+    if (!offline && (flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationSrcNBDDescribe(vm, migrateDisks, cookie) < 0)
+        goto endjob;
     if (qemuMigrationCookieFormat(cookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         goto endjob;
 
@@ -601,38 +627,52 @@ qemuMigrationSrcBegin(virQEMUDriver *driver,
     return NULL;
 }
 
-/* vm locked, the migration-out job held.  Runs QEMU's migration to @uri
- * and waits for it. */
+/* The host part of QEMU's "tcp:HOST:PORT" (brackets of an IPv6 address
+ * removed): where the destination's NBD server listens too. */
+static char *
+qemuMigrationURIHost(const char *qemuURI)
+{
+    const char *host = qemuURI + strlen("tcp:");
+    const char *colon = strrchr(host, ':');
+
+    if (!STRPREFIX(qemuURI, "tcp:") || !colon || colon == host) {
+        virReportError(VIR_ERR_INVALID_ARG,
+                       _("migration URI '%s' has no host for the storage migration"), qemuURI);
+        return NULL;
+    }
+    if (host[0] == '[' && colon[-1] == ']')
+        return g_strndup(host + 1, colon - host - 2);
+    return g_strndup(host, colon - host);
+}
+
+/* vm locked, the migration-out job held.  Runs QEMU's migration to
+ * @qemuURI and waits for it.  With @mirrors (storage migration, the
+ * mirrors ready) QEMU pauses before the switch-over, the mirrors end
+ * there, then QEMU goes on. */
 static int
-qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
-                              virDomainObj *vm,
-                              const char *uri,
-                              unsigned long long bandwidth,
-                              unsigned long long postcopyBandwidth,
-                              char **cookieout,
-                              int *cookieoutlen,
-                              unsigned long flags)
+qemuMigrationSrcPerformRun(virQEMUDriver *driver,
+                           virDomainObj *vm,
+                           const char *qemuURI,
+                           unsigned long long postcopyBandwidth,
+                           qemuMigrationNBDMirrors *mirrors,
+                           char **cookieout,
+                           int *cookieoutlen,
+                           unsigned long flags)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autoptr(qemuMigrationCookie) cookie = NULL;
-    g_autofree char *qemuURI = NULL;
+    qemuDomainJobProgress disk = priv->job.progress;
     int rc;
 
-    if (!uri) {
-        virReportError(VIR_ERR_INVALID_ARG, "%s",
-                       _("the destination did not give a migration URI"));
-        return -1;
-    }
-    if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
-        return -1;
-    /* the bandwidth is part of the status the phase change writes */
-    if (bandwidth)
-        priv->migMaxBandwidth = bandwidth;
+    /* priv->migMaxBandwidth: the migration's bandwidth (set by
+     * PerformLocked, or changed by migrate-setspeed since) is part of the
+     * status the phase change writes */
     if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_PERFORM3) < 0)
         return -1;
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
                                      !!(flags & VIR_MIGRATE_AUTO_CONVERGE),
-                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0)
+                                     !!(flags & VIR_MIGRATE_POSTCOPY),
+                                     mirrors != NULL) < 0)
         return -1;
     if (qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-bandwidth",
                                   priv->migMaxBandwidth ?
@@ -650,6 +690,10 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     priv->pausedReason = VIR_DOMAIN_PAUSED_MIGRATION;
     priv->migrationStatus = 0;
     memset(&priv->job.progress, 0, sizeof(priv->job.progress));
+    /* the storage phase's figures stay */
+    priv->job.progress.diskTotal = disk.diskTotal;
+    priv->job.progress.diskProcessed = disk.diskProcessed;
+    priv->job.progress.diskRemaining = disk.diskRemaining;
     priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
 
     VIR_INFO("Migrating '%s' to %s", vm->def->name, qemuURI);
@@ -660,7 +704,31 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
         return -1;
 
     rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0,
-                           !!(flags & VIR_MIGRATE_POSTCOPY));
+                           !!(flags & VIR_MIGRATE_POSTCOPY), mirrors != NULL);
+    if (rc == 2) {
+        /* paused before the switch-over: the disks' last writes reach
+         * the destination, then QEMU sends the devices' state */
+        if (qemuMigrationSrcNBDComplete(vm, mirrors) < 0) {
+            virErrorPtr err = NULL;
+
+            virErrorPreserveLast(&err);
+            if (virDomainObjIsActive(vm) &&
+                qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) == 0) {
+                ignore_value(qemuMonitorJSONMigrateCancel(priv->mon));
+                ignore_value(qemuDomainObjExitMonitor(vm));
+            }
+            virErrorRestore(&err);
+            rc = -1;
+        } else if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0) {
+            rc = -1;
+        } else {
+            rc = qemuMonitorJSONMigrateContinue(priv->mon, "pre-switchover");
+            if (qemuDomainObjExitMonitor(vm) < 0)
+                rc = -1;
+            if (rc == 0)
+                rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false, false);
+        }
+    }
     if (rc < 0) {
         if ((flags & VIR_MIGRATE_POSTCOPY) &&
             (qemuMigrationPostcopySwitched(vm) ||
@@ -699,6 +767,65 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     return 0;
 }
 
+/* vm locked, the migration-out job held.  Copies the storage first when
+ * asked (VIR_MIGRATE_NON_SHARED_*: to the NBD server of @cookiein, the
+ * Prepare's cookie), then runs QEMU's migration to @uri and waits for it.
+ * A failure leaves no mirror or NBD node behind. */
+static int
+qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
+                              virDomainObj *vm,
+                              const char *uri,
+                              unsigned long long bandwidth,
+                              unsigned long long postcopyBandwidth,
+                              const char *cookiein,
+                              int cookieinlen,
+                              char **migrateDisks,
+                              char **cookieout,
+                              int *cookieoutlen,
+                              unsigned long flags)
+{
+    g_autoptr(qemuMigrationNBDMirrors) mirrors = NULL;
+    g_autofree char *qemuURI = NULL;
+    int ret;
+
+    if (!uri) {
+        virReportError(VIR_ERR_INVALID_ARG, "%s",
+                       _("the destination did not give a migration URI"));
+        return -1;
+    }
+    if (!(qemuURI = qemuMigrationQEMUURI(uri, 0)))
+        return -1;
+    /* once: a migrate-setspeed during the storage copy changes it */
+    if (bandwidth)
+        QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth = bandwidth;
+
+    if (flags & QEMU_MIGRATION_NBD_FLAGS) {
+        g_autoptr(qemuMigrationCookie) dstCookie = NULL;
+        g_autofree char *host = NULL;
+
+        if (!(host = qemuMigrationURIHost(qemuURI)) ||
+            !(dstCookie = qemuMigrationCookieParse(cookiein, cookieinlen, driver->xmlopt)))
+            return -1;
+        if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_STORAGE) < 0)
+            return -1;
+        memset(&QEMU_DOMAIN_PRIVATE(vm)->job.progress, 0,
+               sizeof(QEMU_DOMAIN_PRIVATE(vm)->job.progress));
+        /* each disk's copy gets the migration's bandwidth, as the RAM */
+        if (qemuMigrationSrcNBDCopy(vm, dstCookie, host, migrateDisks,
+                                    QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth * 1024ULL * 1024ULL,
+                                    flags, &mirrors) < 0) {
+            qemuMigrationSrcNBDCancel(vm, mirrors);
+            return -1;
+        }
+    }
+
+    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, postcopyBandwidth,
+                                     mirrors, cookieout, cookieoutlen, flags);
+    if (ret < 0)
+        qemuMigrationSrcNBDCancel(vm, mirrors);
+    return ret;
+}
+
 /* Confirm after the switch to post-copy (vm locked, the migration-out job
  * held).  Waits for QEMU to send the last pages.  0: the migration
  * completed (the caller stops the source as after a pre-copy migration);
@@ -714,7 +841,7 @@ qemuMigrationSrcConfirmPostcopy(virQEMUDriver *driver,
     virErrorPtr err = NULL;
 
     if (!cancelled &&
-        qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false) == 0)
+        qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, 0, false, false) == 0)
         return 0;
 
     if (cancelled)
@@ -838,6 +965,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
                         char **cookieout,
                         int *cookieoutlen,
                         char **uriOut,
+                        char **migrateDisks,
                         unsigned long flags)
 {
     qemuDomainObjPrivate *priv;
@@ -851,6 +979,8 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_autofree char *inURI = NULL;
     unsigned short port = 0;
     bool portAcquired = false;
+    g_auto(GStrv) created = NULL;
+    size_t i;
     int ret = -1;
 
     if (!domXML) {
@@ -953,6 +1083,9 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
         *uriOut = g_strdup_printf("tcp:%s:%u", host, port);
     }
 
+    if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie, &created) < 0)
+        goto endjob;
     if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                          QEMU_PROCESS_START_INCOMING) < 0)
         goto endjob;
@@ -961,11 +1094,17 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
 
     /* post-copy must be enabled here before the stream arrives */
     if (qemuMigrationSetCapabilities(vm, QEMU_ASYNC_JOB_MIGRATION_IN, false,
-                                     !!(flags & VIR_MIGRATE_POSTCOPY)) < 0) {
+                                     !!(flags & VIR_MIGRATE_POSTCOPY), false) < 0) {
         if (flags & VIR_MIGRATE_POSTCOPY)
             qemuMigrationDstPostcopyReportUnsupported();
         goto stop;
     }
+    if (!(outCookie = qemuMigrationCookieNew(vm->def)))
+        goto stop;
+    /* storage migration: the NBD server the source's mirrors write to */
+    if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
+        qemuMigrationDstNBDStart(driver, vm, listenAddress, migrateDisks, outCookie) < 0)
+        goto stop;
     {
         g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-incoming",
                                                           "s:uri", listenURI, NULL);
@@ -981,8 +1120,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                 VIR_DOMAIN_EVENT_STARTED,
                                 VIR_DOMAIN_EVENT_STARTED_MIGRATED));
-    if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
-        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
+    if (qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         goto stop;
     qemuDomainObjSaveStatus(driver, vm);
     VIR_INFO("Incoming migration of '%s' listening on %s (URI %s)",
@@ -997,6 +1135,11 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_clear_pointer(uriOut, g_free);
     if (portAcquired)
         virPortAllocatorRelease(port);
+    /* images created for the storage migration go with it */
+    for (i = 0; created && created[i]; i++) {
+        if (unlink(created[i]) < 0)
+            VIR_WARN("cannot remove the image %s: %s", created[i], g_strerror(errno));
+    }
     qemuDomainObjEndAsyncJob(vm);
  remove:
     if (!vm->persistent && !virDomainObjIsActive(vm))
@@ -1072,8 +1215,12 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
     rc = qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                            g_get_real_time() / 1000 +
                            driver->config->monitorTimeoutLong * 1000ULL,
-                           !!(flags & VIR_MIGRATE_POSTCOPY));
+                           !!(flags & VIR_MIGRATE_POSTCOPY), false);
     if (rc < 0)
+        goto fail;
+    /* storage migration: the source's mirrors are done; nothing may write
+     * to the disks but the guest from now on */
+    if (qemuMigrationDstNBDStop(vm) < 0)
         goto fail;
     if (rc == 1) {
         postcopy = true;
@@ -1085,7 +1232,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                 goto postcopy_fail;
             postcopyResumed = true;
         }
-        if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN, 0, false) < 0)
+        if (qemuMigrationWait(vm, QEMU_ASYNC_JOB_MIGRATION_IN, 0, false, false) < 0)
             goto postcopy_fail;
     }
 
@@ -1340,6 +1487,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                         VIR_MIGRATE_AUTO_CONVERGE |
                                         VIR_MIGRATE_PEER2PEER);
     bool cancelled = true;
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
     int rc;
     int ret = -1;
 
@@ -1348,7 +1496,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
                                                                VIR_MIGRATE_PARAM_DEST_XML),
                                       qemuMigrationParamString(params, nparams,
                                                                VIR_MIGRATE_PARAM_PERSIST_XML),
-                                      &cookie1, &cookie1len, flags)))
+                                      migrateDisks, &cookie1, &cookie1len, flags)))
         return -1;
     /* a restarted source asks the destination (F9): saved with the phase */
     QEMU_DOMAIN_PRIVATE(vm)->job.peerURI = g_strdup(dconnuri);
@@ -1396,6 +1544,7 @@ qemuMigrationSrcPeer2Peer(virQEMUDriver *driver,
         goto finish;
 
     if (qemuMigrationSrcPerformLocked(driver, vm, uri, bandwidth, postcopyBandwidth,
+                                      cookie2, cookie2len, migrateDisks,
                                       &cookie3, &cookie3len, flags) == 0)
         cancelled = false;
 
@@ -1507,6 +1656,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
 {
     virDomainObj *vm;
     char *xml = NULL;
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
 
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
         return NULL;
@@ -1522,7 +1672,7 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
                                                          VIR_MIGRATE_PARAM_DEST_XML),
                                 qemuMigrationParamString(params, nparams,
                                                          VIR_MIGRATE_PARAM_PERSIST_XML),
-                                cookieout, cookieoutlen, flags);
+                                migrateDisks, cookieout, cookieoutlen, flags);
  cleanup:
     virDomainObjEndAPI(&vm);
     return xml;
@@ -1539,6 +1689,8 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
                                 char **uri_out,
                                 unsigned int flags)
 {
+    g_auto(GStrv) migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
+
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
         return -1;
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
@@ -1554,7 +1706,7 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
                                    qemuMigrationParamString(params, nparams,
                                                             VIR_MIGRATE_PARAM_LISTEN_ADDRESS),
                                    cookiein, cookieinlen, cookieout, cookieoutlen,
-                                   uri_out, flags);
+                                   uri_out, migrateDisks, flags);
 }
 
 static int
@@ -1562,8 +1714,8 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
                                 const char *dconnuri,
                                 virTypedParameterPtr params,
                                 int nparams,
-                                const char *cookiein G_GNUC_UNUSED,
-                                int cookieinlen G_GNUC_UNUSED,
+                                const char *cookiein,
+                                int cookieinlen,
                                 char **cookieout,
                                 int *cookieoutlen,
                                 unsigned int flags)
@@ -1572,6 +1724,7 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virDomainObj *vm;
     unsigned long long bandwidth = 0;
     unsigned long long postcopyBandwidth = 0;
+    g_auto(GStrv) migrateDisks = NULL;
     int ret = -1;
 
     if (qemuMigrationCheckUnsupportedFlags(flags) < 0)
@@ -1603,10 +1756,12 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH, &bandwidth);
     virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
                             &postcopyBandwidth);
+    migrateDisks = qemuMigrationNBDGetMigrateDisks(params, nparams);
     ret = qemuMigrationSrcPerformLocked(driver, vm,
                                         qemuMigrationParamString(params, nparams,
                                                                  VIR_MIGRATE_PARAM_URI),
                                         bandwidth, postcopyBandwidth,
+                                        cookiein, cookieinlen, migrateDisks,
                                         cookieout, cookieoutlen, flags);
     if (ret < 0) {
         virErrorPtr err = NULL;
@@ -1703,14 +1858,24 @@ qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long 
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_MIGRATION_OP) < 0)
         return -1;
     VIR_DEBUG("%s of '%s': %llu", name, vm->def->name, value);
-    if (virDomainObjCheckActive(vm) == 0 && qemuDomainObjEnterMonitor(vm) == 0) {
-        g_autoptr(tdmJSONValue) args = NULL;
-        int rc = -1;
+    if (virDomainObjCheckActive(vm) == 0) {
+        /* a storage migration's disk copies run at the migration's speed */
+        bool mirrors = speed && priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+                       (priv->job.apiFlags & QEMU_MIGRATION_NBD_FLAGS) &&
+                       priv->job.phase >= QEMU_MIGRATION_OUT_PHASE_STORAGE &&
+                       priv->job.phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE;
 
-        if (tdmJSONValueObjectCreate(&args, key, value, NULL) == 0)
-            rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
-        if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
-            ret = 0;
+        if (qemuDomainObjEnterMonitor(vm) == 0) {
+            g_autoptr(tdmJSONValue) args = NULL;
+            int rc = -1;
+
+            if (tdmJSONValueObjectCreate(&args, key, value, NULL) == 0)
+                rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+            if (rc == 0 && mirrors)
+                rc = qemuMigrationSrcNBDSetSpeed(priv->mon, *speed * 1024ULL * 1024ULL);
+            if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0)
+                ret = 0;
+        }
     }
     if (ret == 0 && speed) {
         priv->migMaxBandwidth = *speed;
@@ -2073,6 +2238,9 @@ qemuMigrationRecover(virQEMUDriver *driver,
     /* the source: cancel what QEMU may still do, and the guest runs here
      * unless the switch-over happened and the destination may run it
      * (then it stays paused: only the user can know) */
+    if ((priv->job.apiFlags & QEMU_MIGRATION_NBD_FLAGS) &&
+        phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)
+        qemuMigrationSrcNBDRecover(vm);
     if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
         return -1;
     if (phase < QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE)

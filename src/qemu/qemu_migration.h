@@ -30,7 +30,9 @@
      VIR_MIGRATE_AUTO_CONVERGE | \
      VIR_MIGRATE_OFFLINE | \
      VIR_MIGRATE_UNSAFE | \
-     VIR_MIGRATE_POSTCOPY)
+     VIR_MIGRATE_POSTCOPY | \
+     VIR_MIGRATE_NON_SHARED_DISK | \
+     VIR_MIGRATE_NON_SHARED_INC)
 
 /* Fills the migration entries of the hypervisor driver table. */
 void qemuMigrationRegister(virHypervisorDriver *driver);

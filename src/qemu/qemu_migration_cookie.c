@@ -11,6 +11,7 @@
 #include "virbuffer.h"
 #include "virerror.h"
 #include "virlog.h"
+#include "virstring.h"
 #include "virutil.h"
 #include "viruuid.h"
 #include "virxml.h"
@@ -31,6 +32,8 @@ qemuMigrationCookieFree(qemuMigrationCookie *cookie)
     virDomainDefFree(cookie->persistent);
     g_free(cookie->graphicsType);
     g_free(cookie->graphicsListen);
+    g_strfreev(cookie->nbdDisks);
+    g_free(cookie->nbdCapacities);
     g_free(cookie);
 }
 
@@ -45,6 +48,7 @@ qemuMigrationCookieNew(const virDomainDef *def)
         return NULL;
     if (virGetHostUUID(cookie->hostuuid) < 0)
         return NULL;
+
     return g_steal_pointer(&cookie);
 }
 
@@ -96,6 +100,24 @@ qemuMigrationCookieFormat(qemuMigrationCookie *cookie,
                           "<statistics downtime='%llu' total='%llu' transferred='%llu'/>\n",
                           cookie->downtime, cookie->totalTime, cookie->transferred);
 
+    if (cookie->haveNBD) {
+        size_t i;
+
+        virBufferAddLit(&buf, "<nbd");
+        if (cookie->nbdPort)
+            virBufferAsprintf(&buf, " port='%u'", cookie->nbdPort);
+        virBufferAddLit(&buf, ">\n");
+        virBufferAdjustIndent(&buf, 2);
+        for (i = 0; cookie->nbdDisks && cookie->nbdDisks[i]; i++) {
+            virBufferEscapeString(&buf, "<disk target='%s'", cookie->nbdDisks[i]);
+            if (cookie->nbdCapacities && cookie->nbdCapacities[i])
+                virBufferAsprintf(&buf, " capacity='%llu'", cookie->nbdCapacities[i]);
+            virBufferAddLit(&buf, "/>\n");
+        }
+        virBufferAdjustIndent(&buf, -2);
+        virBufferAddLit(&buf, "</nbd>\n");
+    }
+
     virBufferAdjustIndent(&buf, -2);
     virBufferAddLit(&buf, "</tandem-migration>\n");
 
@@ -114,6 +136,48 @@ qemuMigrationCookieParseUUID(xmlXPathContextPtr ctxt, const char *xpath,
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("migration cookie: missing or malformed %s"), what);
         return -1;
+    }
+    return 0;
+}
+
+static int
+qemuMigrationCookieParseNBD(xmlXPathContextPtr ctxt, qemuMigrationCookie *cookie)
+{
+    g_autofree xmlNodePtr *nodes = NULL;
+    unsigned int port = 0;
+    int n;
+    int i;
+
+    if (virXPathBoolean("boolean(./nbd[1]/@port)", ctxt) == 1 &&
+        (virXPathUInt("string(./nbd[1]/@port)", ctxt, &port) < 0 ||
+         port == 0 || port > 65535)) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("migration cookie: invalid NBD server port"));
+        return -1;
+    }
+    if ((n = virXPathNodeSet("./nbd[1]/disk", ctxt, &nodes)) < 0)
+        return -1;
+    cookie->haveNBD = true;
+    cookie->nbdPort = port;
+    cookie->nbdDisks = g_new0(char *, n + 1);
+    cookie->nbdCapacities = g_new0(unsigned long long, n + 1);
+    for (i = 0; i < n; i++) {
+        char *target = virXMLPropString(nodes[i], "target");
+        g_autofree char *capacity = virXMLPropString(nodes[i], "capacity");
+
+        if (!target || !*target) {
+            g_free(target);
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("migration cookie: NBD disk without a target"));
+            return -1;
+        }
+        cookie->nbdDisks[i] = target;
+        if (capacity &&
+            virStrToLong_ullp(capacity, NULL, 10, &cookie->nbdCapacities[i]) < 0) {
+            virReportError(VIR_ERR_INTERNAL_ERROR,
+                           _("migration cookie: invalid capacity of NBD disk '%s'"), target);
+            return -1;
+        }
     }
     return 0;
 }
@@ -185,6 +249,10 @@ qemuMigrationCookieParse(const char *in, int inlen, virDomainXMLOption *xmlopt)
         virXPathULongLong("string(./statistics[1]/@total)", ctxt, &cookie->totalTime);
         virXPathULongLong("string(./statistics[1]/@transferred)", ctxt, &cookie->transferred);
     }
+
+    if (virXPathNode("./nbd[1]", ctxt) &&
+        qemuMigrationCookieParseNBD(ctxt, cookie) < 0)
+        return NULL;
 
     return g_steal_pointer(&cookie);
 }

@@ -11,6 +11,11 @@
  *     <persistent>  <domain>...</domain>  </persistent>   (optional)
  *     <graphics type='vnc' port='5901' listen='127.0.0.1'/>  (optional)
  *     <statistics downtime='MS' total='MS' transferred='BYTES'/> (optional)
+ *     <nbd port='49153'>                  (optional, storage migration:
+ *       <disk target='vda' capacity='N'/>   Begin: the disks to copy with
+ *     </nbd>                                their size in bytes, no port;
+ *                                           Prepare: its NBD server's port
+ *                                           and the disks it exports)
  *   </tandem-migration>
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -36,6 +41,15 @@ struct _qemuMigrationCookie {
     unsigned long long downtime;   /* ms */
     unsigned long long totalTime;  /* ms */
     unsigned long long transferred;
+
+    /* storage migration (qemu_migration_nbd.c): from Begin, the disks
+     * to copy and their sizes; from Prepare, the destination's NBD
+     * server, on the host of the migration URI, exporting each disk
+     * under its target name */
+    bool haveNBD;
+    unsigned int nbdPort;          /* 1..65535; 0: none (Begin's cookie) */
+    char **nbdDisks;               /* NULL-terminated disk targets */
+    unsigned long long *nbdCapacities; /* per disk, bytes; 0: unknown */
 };
 
 void qemuMigrationCookieFree(qemuMigrationCookie *cookie);

@@ -490,6 +490,7 @@ qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
     for (i = 0; i < n; i++) {
         tdmJSONValue *entry = tdmJSONValueArrayGet(ret, i);
         tdmJSONValue *inserted;
+        tdmJSONValue *image;
         qemuMonitorBlockInfo *bi = list + i;
 
         if (tdmJSONValueGetType(entry) != TDM_JSON_TYPE_OBJECT ||
@@ -509,6 +510,9 @@ qemuMonitorJSONParseQueryBlockReply(tdmJSONValue *reply,
             bi->nodeName = g_strdup(tdmJSONValueObjectGetString(inserted, "node-name"));
             bi->format = g_strdup(tdmJSONValueObjectGetString(inserted, "drv"));
             ignore_value(tdmJSONValueObjectGetBoolean(inserted, "ro", &bi->readonly));
+            if ((image = tdmJSONValueObjectGetObject(inserted, "image")))
+                ignore_value(tdmJSONValueObjectGetNumberULLong(image, "virtual-size",
+                                                               &bi->virtualSize));
         }
     }
 
@@ -1506,6 +1510,135 @@ int
 qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id)
 {
     g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("job-dismiss", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Storage migration over NBD (qemu_migration_nbd.c)                  */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONNBDServerStart(qemuMonitor *mon, const char *host, unsigned int port)
+{
+    g_autofree char *portStr = g_strdup_printf("%u", port);
+    g_autoptr(tdmJSONValue) data = NULL;
+    g_autoptr(tdmJSONValue) addr = NULL;
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (tdmJSONValueObjectCreate(&data, "s:host", host, "s:port", portStr, NULL) < 0 ||
+        tdmJSONValueObjectCreate(&addr, "s:type", "inet", "a:data", &data, NULL) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuild("nbd-server-start", "a:addr", &addr, NULL);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONNBDServerStop(qemuMonitor *mon)
+{
+    return qemuMonitorJSONSimpleCommand(mon, "nbd-server-stop",
+                                        QEMU_MONITOR_CMD_CLASS_MODIFY);
+}
+
+
+int
+qemuMonitorJSONBlockExportAddNBD(qemuMonitor *mon,
+                                 const char *id,
+                                 const char *nodeName,
+                                 const char *exportName,
+                                 bool writable)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("block-export-add",
+                                                      "s:type", "nbd",
+                                                      "s:id", id,
+                                                      "s:node-name", nodeName,
+                                                      "s:name", exportName,
+                                                      "b:writable", writable,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+tdmJSONValue *
+qemuMonitorJSONBuildNBDClientProps(const char *nodeName,
+                                   const char *host,
+                                   unsigned int port,
+                                   const char *exportName)
+{
+    g_autofree char *portStr = g_strdup_printf("%u", port);
+    g_autoptr(tdmJSONValue) server = NULL;
+    tdmJSONValue *props = NULL;
+
+    if (tdmJSONValueObjectCreate(&server, "s:type", "inet", "s:host", host,
+                                 "s:port", portStr, NULL) < 0 ||
+        tdmJSONValueObjectCreate(&props, "s:driver", "nbd",
+                                 "s:node-name", nodeName,
+                                 "a:server", &server,
+                                 "s:export", exportName, NULL) < 0)
+        return NULL;
+    return props;
+}
+
+
+int
+qemuMonitorJSONBlockdevMirror(qemuMonitor *mon,
+                              const char *jobId,
+                              const char *device,
+                              const char *target,
+                              const char *sync,
+                              unsigned long long speed)
+{
+    g_autoptr(tdmJSONValue) args = NULL;
+    g_autoptr(tdmJSONValue) cmd = NULL;
+
+    if (tdmJSONValueObjectCreate(&args,
+                                 "s:job-id", jobId,
+                                 "s:device", device,
+                                 "s:target", target,
+                                 "s:sync", sync,
+                                 "b:auto-dismiss", false,
+                                 NULL) < 0)
+        return -1;
+    if (speed && tdmJSONValueObjectSetNumberULLong(args, "speed", speed) < 0)
+        return -1;
+    cmd = tdmJSONCommandBuildArgs("blockdev-mirror", &args);
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockJobCancel(qemuMonitor *mon, const char *jobId, bool force)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("block-job-cancel",
+                                                      "s:device", jobId,
+                                                      "B:force", force,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONBlockJobSetSpeed(qemuMonitor *mon, const char *jobId,
+                                unsigned long long speed)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("block-job-set-speed",
+                                                      "s:device", jobId,
+                                                      "U:speed", speed,
+                                                      NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("migrate-continue",
+                                                      "s:state", state, NULL);
 
     return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
 }

@@ -109,6 +109,8 @@ struct _qemuMonitorBlockInfo {
     char *nodeName;
     char *format;          /* "drv" */
     bool readonly;
+    unsigned long long virtualSize; /* bytes, "image" "virtual-size"; 0
+                                     * when not reported */
 };
 void qemuMonitorBlockInfoFree(qemuMonitorBlockInfo *info, size_t ninfo);
 
@@ -352,3 +354,45 @@ int qemuMonitorJSONParseQueryJobsReply(tdmJSONValue *reply,
                                        size_t *njobs);
 /* job-dismiss */
 int qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id);
+
+/* ------------------------------------------------------------------ */
+/* Storage migration over NBD (qemu_migration_nbd.c)                  */
+/* ------------------------------------------------------------------ */
+
+/* nbd-server-start on @host:@port (TCP) */
+int qemuMonitorJSONNBDServerStart(qemuMonitor *mon, const char *host,
+                                  unsigned int port);
+/* nbd-server-stop (also removes every export) */
+int qemuMonitorJSONNBDServerStop(qemuMonitor *mon);
+/* block-export-add of type nbd: export @nodeName as @exportName, with the
+ * export id @id */
+int qemuMonitorJSONBlockExportAddNBD(qemuMonitor *mon,
+                                     const char *id,
+                                     const char *nodeName,
+                                     const char *exportName,
+                                     bool writable);
+/* The blockdev-add arguments of an NBD client node @nodeName reading and
+ * writing the export @exportName of the server at @host:@port. */
+tdmJSONValue *qemuMonitorJSONBuildNBDClientProps(const char *nodeName,
+                                                 const char *host,
+                                                 unsigned int port,
+                                                 const char *exportName);
+/* blockdev-mirror of @device to @target as job @jobId; @sync "full" or
+ * "top"; @speed in bytes/s, 0 for unlimited; the job stays after it
+ * concluded (auto-dismiss off): read its end with query-jobs, then
+ * job-dismiss it */
+int qemuMonitorJSONBlockdevMirror(qemuMonitor *mon,
+                                  const char *jobId,
+                                  const char *device,
+                                  const char *target,
+                                  const char *sync,
+                                  unsigned long long speed);
+/* block-job-cancel of job @jobId.  On a mirror in the ready state without
+ * @force it completes the job without switching the device to the target:
+ * the target is then a consistent copy. */
+int qemuMonitorJSONBlockJobCancel(qemuMonitor *mon, const char *jobId, bool force);
+/* block-job-set-speed of job @jobId: @speed bytes/s, 0 for unlimited */
+int qemuMonitorJSONBlockJobSetSpeed(qemuMonitor *mon, const char *jobId,
+                                    unsigned long long speed);
+/* migrate-continue from the state @state ("pre-switchover") */
+int qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state);

@@ -34,6 +34,7 @@
 #include "qemu_agent.h"
 #include "qemu_migration.h"
 #include "qemu_migration_postcopy.h"
+#include "qemu_migration_nbd.h"
 #include "qemu_save.h"
 #include "qemu_snapshot.h"
 #include "qemu_dump.h"
@@ -704,6 +705,9 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
     /* the dump and snapshot jobs wait for these */
     if (STREQ(event, "DUMP_COMPLETED") || STREQ(event, "JOB_STATUS_CHANGE"))
         qemuSnapshotHandleEvent(vm, event, data);
+    /* a storage migration waits for its disk mirrors */
+    if (STRPREFIX(event, "BLOCK_JOB_") || STREQ(event, "JOB_STATUS_CHANGE"))
+        qemuMigrationNBDHandleEvent(vm);
 
     if (data)
         details = tdmJSONValueToString(data, false);
@@ -968,6 +972,10 @@ qemuProcessStop(virQEMUDriver *driver,
     if (priv->migrationPort) {
         virPortAllocatorRelease(priv->migrationPort);
         priv->migrationPort = 0;
+    }
+    if (priv->nbdPort) {
+        virPortAllocatorRelease(priv->nbdPort);
+        priv->nbdPort = 0;
     }
     vm->pid = 0;
     vm->def->id = -1;

@@ -51,8 +51,22 @@ fuzzRoundTrip(qemuMigrationCookie *cookie)
         again->transferred != cookie->transferred ||
         !again->graphicsType != !cookie->graphicsType ||
         (cookie->graphicsType && again->graphicsPort != cookie->graphicsPort) ||
-        !again->persistent != !cookie->persistent)
+        !again->persistent != !cookie->persistent ||
+        again->haveNBD != cookie->haveNBD ||
+        again->nbdPort != cookie->nbdPort ||
+        !again->nbdDisks != !cookie->nbdDisks)
         abort();
+    if (cookie->nbdDisks) {
+        size_t i;
+
+        for (i = 0; cookie->nbdDisks[i]; i++) {
+            if (STRNEQ_NULLABLE(again->nbdDisks[i], cookie->nbdDisks[i]) ||
+                again->nbdCapacities[i] != cookie->nbdCapacities[i])
+                abort();
+        }
+        if (again->nbdDisks[i])
+            abort();
+    }
 }
 
 int
