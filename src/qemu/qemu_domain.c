@@ -61,7 +61,8 @@ qemuDomainObjPrivateFree(void *data)
 /* The private part of the status file:
  *   <monitor path='...'/> <libDir path='...'/> <pidfile path='...'/>
  *   <flags><gotShutdown/><fakeReboot/><labelled/></flags>  <save tmp='...'/>
- *   <migration maxBandwidth='MiB/s'/> (migrate-setspeed, when set)  <job .../> */
+ *   <migration maxBandwidth='MiB/s' maxPostcopyBandwidth='MiB/s'/>
+ *   (migrate-setspeed [--postcopy], each when set)  <job .../> */
 static int
 qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
 {
@@ -87,8 +88,14 @@ qemuDomainObjPrivateXMLFormat(virBuffer *buf, virDomainObj *vm)
     }
     if (priv->saveTmpPath)
         virBufferEscapeString(buf, "<save tmp='%s'/>\n", priv->saveTmpPath);
-    if (priv->migMaxBandwidth)
-        virBufferAsprintf(buf, "<migration maxBandwidth='%lu'/>\n", priv->migMaxBandwidth);
+    if (priv->migMaxBandwidth || priv->migMaxPostcopyBandwidth) {
+        virBufferAddLit(buf, "<migration");
+        if (priv->migMaxBandwidth)
+            virBufferAsprintf(buf, " maxBandwidth='%lu'", priv->migMaxBandwidth);
+        if (priv->migMaxPostcopyBandwidth)
+            virBufferAsprintf(buf, " maxPostcopyBandwidth='%lu'", priv->migMaxPostcopyBandwidth);
+        virBufferAddLit(buf, "/>\n");
+    }
     qemuDomainJobFormat(buf, vm);
     return 0;
 }
@@ -117,6 +124,17 @@ qemuDomainObjPrivateXMLParse(xmlXPathContextPtr ctxt,
             return -1;
         }
         priv->migMaxBandwidth = bw;
+    }
+    if (virXPathNode("./migration[@maxPostcopyBandwidth]", ctxt)) {
+        unsigned long long bw = 0;
+
+        if (virXPathULongLong("string(./migration[1]/@maxPostcopyBandwidth)", ctxt, &bw) < 0 ||
+            bw > G_MAXINT64 / (1024 * 1024)) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("status file has an invalid post-copy migration bandwidth"));
+            return -1;
+        }
+        priv->migMaxPostcopyBandwidth = bw;
     }
     if (!priv->monitorPath) {
         virReportError(VIR_ERR_INTERNAL_ERROR, "%s",

@@ -41,6 +41,10 @@ struct _qemuDomainObjPrivate {
     unsigned long migMaxBandwidth; /* status: MiB/s for outgoing migration,
                                     * 0 = unlimited (migrate-setspeed, or
                                     * the bandwidth of the last migration) */
+    unsigned long migMaxPostcopyBandwidth; /* status: MiB/s after a switch
+                                    * to post-copy, 0 = unlimited
+                                    * (migrate-setspeed --postcopy, or
+                                    * --postcopy-bandwidth) */
     unsigned short migrationPort;  /* incoming migration port while reserved */
     unsigned short nbdPort;        /* incoming storage migration: the NBD
                                     * server's port while reserved */

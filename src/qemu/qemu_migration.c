@@ -653,7 +653,6 @@ static int
 qemuMigrationSrcPerformRun(virQEMUDriver *driver,
                            virDomainObj *vm,
                            const char *qemuURI,
-                           unsigned long long postcopyBandwidth,
                            qemuMigrationNBDMirrors *mirrors,
                            char **cookieout,
                            int *cookieoutlen,
@@ -680,10 +679,11 @@ qemuMigrationSrcPerformRun(virQEMUDriver *driver,
                                   G_MAXINT64) < 0)
         return -1;
     /* the background transfer after a switch to post-copy (MiB/s; 0 is
-     * QEMU's unlimited) */
+     * QEMU's unlimited): --postcopy-bandwidth, or migrate-setspeed
+     * --postcopy before or during the migration */
     if ((flags & VIR_MIGRATE_POSTCOPY) &&
         qemuMigrationSetParameter(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, "max-postcopy-bandwidth",
-                                  postcopyBandwidth * 1024ULL * 1024ULL) < 0)
+                                  priv->migMaxPostcopyBandwidth * 1024ULL * 1024ULL) < 0)
         return -1;
 
     /* the pause at the end of the migration is the migration's */
@@ -798,6 +798,8 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
     /* once: a migrate-setspeed during the storage copy changes it */
     if (bandwidth)
         QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth = bandwidth;
+    if (postcopyBandwidth)
+        QEMU_DOMAIN_PRIVATE(vm)->migMaxPostcopyBandwidth = postcopyBandwidth;
 
     if (flags & QEMU_MIGRATION_NBD_FLAGS) {
         g_autoptr(qemuMigrationCookie) dstCookie = NULL;
@@ -819,8 +821,8 @@ qemuMigrationSrcPerformLocked(virQEMUDriver *driver,
         }
     }
 
-    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, postcopyBandwidth,
-                                     mirrors, cookieout, cookieoutlen, flags);
+    ret = qemuMigrationSrcPerformRun(driver, vm, qemuURI, mirrors,
+                                     cookieout, cookieoutlen, flags);
     if (ret < 0)
         qemuMigrationSrcNBDCancel(vm, mirrors);
     return ret;
@@ -865,15 +867,9 @@ qemuMigrationSrcStopMigrated(virQEMUDriver *driver,
                              virDomainObj *vm,
                              unsigned long flags)
 {
-    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
-
     qemuDomainObjSetJobPhase(vm, QEMU_MIGRATION_OUT_PHASE_CONFIRM3);
-    priv->beingDestroyed = true;
-    qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-    qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_MIGRATED);
-    qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                VIR_DOMAIN_EVENT_STOPPED,
-                                VIR_DOMAIN_EVENT_STOPPED_MIGRATED));
+    qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_MIGRATED,
+                           VIR_DOMAIN_EVENT_STOPPED_MIGRATED);
     if ((flags & VIR_MIGRATE_UNDEFINE_SOURCE) && vm->persistent &&
         virDomainDeleteConfig(driver->paths.configDir,
                               driver->paths.autostartDir, vm) == 0) {
@@ -1338,14 +1334,8 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         virErrorPtr err = NULL;
 
         virErrorPreserveLast(&err);
-        if (virDomainObjIsActive(vm)) {
-            priv->beingDestroyed = true;
-            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                        VIR_DOMAIN_EVENT_STOPPED,
-                                        VIR_DOMAIN_EVENT_STOPPED_FAILED));
-        }
+        qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
+                               VIR_DOMAIN_EVENT_STOPPED_FAILED);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;
@@ -1844,12 +1834,13 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
 /* Sets one of QEMU's migration parameters (@name, a number) under a
  * QEMU_JOB_MIGRATION_OP job, allowed beside an outgoing migration: the
  * setters of migrate-setspeed, migrate-setmaxdowntime, migrate-compcache.
- * When @speed is not NULL, it becomes priv->migMaxBandwidth on success and
- * the status file is written, still under the job (a daemon restart keeps
- * it, like the rest of the job state).  vm locked, the ACL checked. */
+ * When @speed is not NULL, it becomes priv->migMaxBandwidth on success
+ * (@postcopySpeed: priv->migMaxPostcopyBandwidth) and the status file is
+ * written, still under the job (a daemon restart keeps it, like the rest
+ * of the job state).  vm locked, the ACL checked. */
 static int
 qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long value,
-                         const unsigned long *speed)
+                         const unsigned long *speed, const unsigned long *postcopySpeed)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autofree char *key = g_strdup_printf("U:%s", name);
@@ -1877,8 +1868,11 @@ qemuMigrationSetParamULL(virDomainObj *vm, const char *name, unsigned long long 
                 ret = 0;
         }
     }
-    if (ret == 0 && speed) {
-        priv->migMaxBandwidth = *speed;
+    if (ret == 0 && (speed || postcopySpeed)) {
+        if (speed)
+            priv->migMaxBandwidth = *speed;
+        else
+            priv->migMaxPostcopyBandwidth = *postcopySpeed;
         qemuDomainObjSaveStatus(qemu_driver, vm);
     }
     qemuDomainObjEndJob(vm);
@@ -1894,7 +1888,7 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
     qemuDomainObjPrivate *priv;
     int ret = -1;
 
-    virCheckFlags(0, -1);
+    virCheckFlags(VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY, -1);
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     priv = QEMU_DOMAIN_PRIVATE(vm);
@@ -1906,6 +1900,17 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
                        (unsigned long long) G_MAXINT64 / (1024 * 1024) + 1);
         goto cleanup;
     }
+    if (flags & VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY) {
+        /* after a switch to post-copy; QEMU's 0 is unlimited */
+        if (!virDomainObjIsActive(vm)) {
+            priv->migMaxPostcopyBandwidth = bandwidth;
+            ret = 0;
+        } else {
+            ret = qemuMigrationSetParamULL(vm, "max-postcopy-bandwidth",
+                                           bandwidth * 1024ULL * 1024ULL, NULL, &bandwidth);
+        }
+        goto cleanup;
+    }
     if (!virDomainObjIsActive(vm)) {
         priv->migMaxBandwidth = bandwidth;
         ret = 0;
@@ -1913,7 +1918,7 @@ qemuDomainMigrateSetMaxSpeed(virDomainPtr dom, unsigned long bandwidth,
     }
     ret = qemuMigrationSetParamULL(vm, "max-bandwidth",
                                    bandwidth ? bandwidth * 1024ULL * 1024ULL :
-                                   (unsigned long long) G_MAXINT64, &bandwidth);
+                                   (unsigned long long) G_MAXINT64, &bandwidth, NULL);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1926,11 +1931,17 @@ qemuDomainMigrateGetMaxSpeed(virDomainPtr dom, unsigned long *bandwidth,
     virDomainObj *vm;
     int ret = -1;
 
-    virCheckFlags(0, -1);
+    virCheckFlags(VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY, -1);
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
     if (virDomainMigrateGetMaxSpeedEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
+    if (flags & VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY) {
+        /* 0: unlimited, as QEMU says it */
+        *bandwidth = QEMU_DOMAIN_PRIVATE(vm)->migMaxPostcopyBandwidth;
+        ret = 0;
+        goto cleanup;
+    }
     *bandwidth = QEMU_DOMAIN_PRIVATE(vm)->migMaxBandwidth;
     if (*bandwidth == 0)
         *bandwidth = G_MAXINT64 / (1024 * 1024);   /* unlimited, as libvirt says it */
@@ -1952,7 +1963,7 @@ qemuDomainMigrateSetMaxDowntime(virDomainPtr dom, unsigned long long downtime,
         return -1;
     if (virDomainMigrateSetMaxDowntimeEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    ret = qemuMigrationSetParamULL(vm, "downtime-limit", downtime, NULL);
+    ret = qemuMigrationSetParamULL(vm, "downtime-limit", downtime, NULL, NULL);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -2044,7 +2055,7 @@ qemuDomainMigrateSetCompressionCache(virDomainPtr dom,
                        (unsigned long long) G_MAXINT64);
         goto cleanup;
     }
-    ret = qemuMigrationSetParamULL(vm, "xbzrle-cache-size", cacheSize, NULL);
+    ret = qemuMigrationSetParamULL(vm, "xbzrle-cache-size", cacheSize, NULL, NULL);
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -2090,14 +2101,8 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
     } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
         VIR_INFO("Undoing the incoming migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
-        if (virDomainObjIsActive(vm)) {
-            priv->beingDestroyed = true;
-            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                        VIR_DOMAIN_EVENT_STOPPED,
-                                        VIR_DOMAIN_EVENT_STOPPED_FAILED));
-        }
+        qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
+                               VIR_DOMAIN_EVENT_STOPPED_FAILED);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;

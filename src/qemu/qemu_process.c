@@ -918,6 +918,21 @@ qemuProcessKill(virQEMUDriver *driver, virDomainObj *vm, unsigned int flags)
 static void qemuProcessGraphicsReleasePorts(virDomainObj *vm);
 
 void
+qemuProcessKillAndStop(virQEMUDriver *driver,
+                       virDomainObj *vm,
+                       virDomainShutoffReason reason,
+                       int detail)
+{
+    if (!virDomainObjIsActive(vm))
+        return;
+    QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
+    qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
+    qemuProcessStop(driver, vm, reason);
+    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                              VIR_DOMAIN_EVENT_STOPPED, detail));
+}
+
+void
 qemuProcessStop(virQEMUDriver *driver,
                 virDomainObj *vm,
                 virDomainShutoffReason reason)

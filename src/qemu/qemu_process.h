@@ -49,6 +49,16 @@ void qemuProcessStop(virQEMUDriver *driver,
                      virDomainObj *vm,
                      virDomainShutoffReason reason);
 
+/* For a job that ends the domain (migrated away, saved, an incoming
+ * guest undone): kills QEMU (forced), stops the domain with @reason and
+ * queues the lifecycle event STOPPED with @detail (a
+ * virDomainEventStoppedDetailType).  Nothing when it is not running.  vm
+ * locked, the job that decided it held. */
+void qemuProcessKillAndStop(virQEMUDriver *driver,
+                            virDomainObj *vm,
+                            virDomainShutoffReason reason,
+                            int detail);
+
 /* At daemon start: for every domain whose status file was loaded, find its
  * QEMU again (in a thread per domain, so a stuck one delays nobody) or mark
  * it shut off when it is gone. */

@@ -429,14 +429,8 @@ qemuSaveDomain(virQEMUDriver *driver,
     VIR_INFO("Saved '%s' to %s (%llu bytes of QEMU state)", vm->def->name, path, bytes);
     if (managed)
         vm->hasManagedSave = true;
-    if (virDomainObjIsActive(vm)) {
-        priv->beingDestroyed = true;
-        qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_SAVED);
-        qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                               VIR_DOMAIN_EVENT_STOPPED,
-                               VIR_DOMAIN_EVENT_STOPPED_SAVED));
-    }
+    qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_SAVED,
+                           VIR_DOMAIN_EVENT_STOPPED_SAVED);
     qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_COMPLETED, NULL);
     ret = 0;
     goto endjob;
@@ -808,14 +802,8 @@ qemuSaveRestoreLocked(virConnectPtr conn,
                            img->path, qemuSaid, cause);
         }
         virErrorPreserveLast(&err);
-        if (virDomainObjIsActive(vm)) {
-            priv->beingDestroyed = true;
-            qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
-            qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED);
-            qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                                   VIR_DOMAIN_EVENT_STOPPED,
-                                   VIR_DOMAIN_EVENT_STOPPED_FAILED));
-        }
+        qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
+                               VIR_DOMAIN_EVENT_STOPPED_FAILED);
         virErrorRestore(&err);
     }
     return -1;

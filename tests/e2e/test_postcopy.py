@@ -19,6 +19,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -192,6 +193,8 @@ def test_switch_by_client(a, b, kernel):
                                  "--postcopy-bandwidth", "4"])
     t.ok(wait_for(lambda: migration_moving(a, "pc1"), 60),
          "pre-copy runs", jobinfo(a, "pc1"))
+    r = a.virsh("migrate-getspeed", "--postcopy", "pc1")
+    t.ok(r.rc == 0 and r.out.strip() == "4", "migrate-getspeed --postcopy: --postcopy-bandwidth's 4", r)
     time.sleep(2)
     t.ok(p.poll() is None, "the dirty guest does not converge in pre-copy")
     t.eq(domstate(b, "pc1"), "paused (migrating)", "B: paused (migrating) before the switch")
@@ -275,6 +278,18 @@ def test_after_precopy(a, b, kernel):
 
 def test_refusals(a, b, kernel):
     ok, pid_a = start_dirty(a, "pc3", kernel)
+    # the post-copy speed, set before any migration
+    r = a.virsh("migrate-getspeed", "--postcopy", "pc3")
+    t.ok(r.rc == 0 and r.out.strip() == "0", "migrate-getspeed --postcopy: 0 (unlimited) at first", r)
+    r = a.virsh("migrate-setspeed", "--postcopy", "pc3", "6")
+    t.ok(r.rc == 0, "migrate-setspeed --postcopy 6", r)
+    r = a.virsh("migrate-getspeed", "--postcopy", "pc3")
+    t.ok(r.rc == 0 and r.out.strip() == "6", "migrate-getspeed --postcopy says 6", r)
+    r = a.virsh("qemu-monitor-command", "pc3", '{"execute":"query-migrate-parameters"}')
+    t.ok(r.rc == 0 and re.search(r'"max-postcopy-bandwidth":\s*6291456\b', r.out),
+         "QEMU's max-postcopy-bandwidth is 6 MiB/s", r)
+    r = a.virsh("migrate-getspeed", "pc3")
+    t.ok(r.rc == 0 and r.out.strip() != "6", "the pre-copy speed is another one", r)
     r = a.virsh("migrate-postcopy", "pc3")
     t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and "no outgoing migration" in r.err,
          "migrate-postcopy without a migration: operation invalid", r)
