@@ -2314,3 +2314,66 @@ qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
         return NULL;
     return qemuBuildCommandLineToString(argv);
 }
+
+
+/* ------------------------------------------------------------------------
+ * Hot-plug: one device's objects, as the command line has them
+ * ------------------------------------------------------------------------ */
+
+/* Runs @build for one device of @def and hands out the JSON objects it
+ * produced, in order, without their option names. */
+static char **
+qemuBuildHotplugObjects(virDomainDef *def,
+                        int (*build)(qemuCmd *cmd, void *dev),
+                        void *dev)
+{
+    qemuBuildCommandLineOpts opts = { .monitorFd = -1 };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    qemuCmd cmd = { .def = def, .opts = &opts, .argv = argv };
+    GPtrArray *objs;
+    size_t i;
+
+    if ((cmd.family = qemuDomainMachineGetFamily(def)) < 0)
+        return NULL;
+    if (build(&cmd, dev) < 0)
+        return NULL;
+    objs = g_ptr_array_new();
+    for (i = 1; i < argv->len; i += 2)
+        g_ptr_array_add(objs, g_strdup(g_ptr_array_index(argv, i)));
+    g_ptr_array_add(objs, NULL);
+    return (char **) g_ptr_array_free(objs, FALSE);
+}
+
+typedef struct _qemuBuildHotplugDisk qemuBuildHotplugDisk;
+struct _qemuBuildHotplugDisk {
+    virDomainDiskDef *disk;
+    unsigned int node;
+};
+
+static int
+qemuBuildHotplugDiskCb(qemuCmd *cmd, void *opaque)
+{
+    qemuBuildHotplugDisk *d = opaque;
+
+    return qemuCmdBuildDisk(cmd, d->disk, d->node);
+}
+
+char **
+qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk, unsigned int node)
+{
+    qemuBuildHotplugDisk d = { disk, node };
+
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugDiskCb, &d);
+}
+
+static int
+qemuBuildHotplugNetCb(qemuCmd *cmd, void *opaque)
+{
+    return qemuCmdBuildNet(cmd, opaque, 0);
+}
+
+char **
+qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net)
+{
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugNetCb, net);
+}

@@ -48,3 +48,16 @@ char *qemuBuildCommandLineToString(char **argv);
  * prints them). */
 char *qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
                                  const char *libDir, bool privileged);
+
+/* Hot-plug (qemu_hotplug.c): the JSON objects the command line would give
+ * QEMU for @disk of @def, which must carry its alias and address (the
+ * disk need not be in @def yet): the blockdev-add arguments of its storage
+ * and format nodes (named libvirt-@node-storage and libvirt-@node-format)
+ * and the device_add arguments, NULL-terminated.  NULL with an error
+ * reported (VIR_ERR_CONFIG_UNSUPPORTED for what Tandem cannot do). */
+char **qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk,
+                                   unsigned int node);
+
+/* As qemuBuildDiskHotplugObjects for a user-mode <interface>: the
+ * netdev_add arguments (netdev id "host" + alias) and device_add's. */
+char **qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net);

@@ -1509,3 +1509,43 @@ qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id)
 
     return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
 }
+
+
+/* ------------------------------------------------------------------ */
+/* Device hot-plug (qemu_hotplug.c)                                    */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONDeviceAdd(qemuMonitor *mon, tdmJSONValue **props)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("device_add", props);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONDeviceDel(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("device_del", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONNetdevAdd(qemuMonitor *mon, tdmJSONValue **props)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("netdev_add", props);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONNetdevDel(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("netdev_del", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}

@@ -352,3 +352,17 @@ int qemuMonitorJSONParseQueryJobsReply(tdmJSONValue *reply,
                                        size_t *njobs);
 /* job-dismiss */
 int qemuMonitorJSONJobDismiss(qemuMonitor *mon, const char *id);
+
+/* ------------------------------------------------------------------ */
+/* Device hot-plug (qemu_hotplug.c)                                    */
+/* ------------------------------------------------------------------ */
+
+/* device_add with the arguments @props (consumed) */
+int qemuMonitorJSONDeviceAdd(qemuMonitor *mon, tdmJSONValue **props);
+/* device_del of the device with id @id: QEMU asks the guest to let go
+ * of it; DEVICE_DELETED tells when it is gone */
+int qemuMonitorJSONDeviceDel(qemuMonitor *mon, const char *id);
+/* netdev_add with the arguments @props (consumed) */
+int qemuMonitorJSONNetdevAdd(qemuMonitor *mon, tdmJSONValue **props);
+/* netdev_del of the network backend @id */
+int qemuMonitorJSONNetdevDel(qemuMonitor *mon, const char *id);
