@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
@@ -37,6 +38,7 @@ READY = "TANDEM-GUEST-READY"
 BOOT_TIMEOUT = 120
 PATTERN = b"TANDEM-HOTPLUG-PATTERN-5d1c"
 NAME = "hp"
+EVENTS = []   # ("added"|"removed", alias) from the device events
 
 
 def wait_for(cond, timeout=30, step=0.2):
@@ -257,6 +259,8 @@ def test_disk(d, g, conn, qemu_uid):
     t.ok(len(new) == 2 and all(re.match(r"libvirt-\d+-(format|storage)$", n) for n in new),
          "two new block nodes libvirt-N-format/storage", new)
     t.ok("virtio-disk1" in pci_ids(d), "query-pci lists virtio-disk1", pci_ids(d))
+    t.ok(wait_for(lambda: ("added", "virtio-disk1") in EVENTS, 10), "device-added event for virtio-disk1",
+         EVENTS)
 
     # the initramfs guest has no disk of its own: it names the new one vda;
     # the serial tells it from any other
@@ -278,6 +282,8 @@ def test_disk(d, g, conn, qemu_uid):
     r = d.virsh("detach-disk", NAME, "vdb", "--live")
     t.ok(r.rc == 0, "detach-disk --live vdb", r)
     t.ok(wait_for(lambda: not disk_in(live_xml(d), "vdb"), 30), "vdb leaves the live XML", live_xml(d))
+    t.ok(wait_for(lambda: ("removed", "virtio-disk1") in EVENTS, 10),
+         "device-removed event for virtio-disk1", EVENTS)
     rc, out = guest_sh(d, "cat /sys/block/vd*/serial 2>/dev/null; true")
     t.ok(rc == 0 and "tandem-hp1" not in out, "the guest no longer sees it", (rc, out))
     t.eq(owner(img), (0, 0, 0o600), "the image is root's again, 0600")
@@ -317,6 +323,19 @@ def test_refusals(d, g, conn, qemu_uid):
     t.eq(node_names(d), nodes0, "... no block node left behind")
     t.eq(pci_ids(d), pci0, "... no PCI device left behind")
     t.eq(owner(img2), (0, 0, 0o600), "... the image is root's again")
+    t.eq(live_xml(d), live0, "... the live XML is unchanged")
+
+    # SCSI target 300 does not exist on virtio-scsi: QEMU refuses the
+    # device itself after both block nodes were added
+    img3 = g.image("target300.raw")
+    code, msg = lv_error(lambda: dom.attachDeviceFlags(
+        disk_xml(img3, "sdz", bus="scsi",
+                 extra="<address type='drive' controller='0' bus='0' target='300' unit='0'/>"),
+        libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code == libvirt.VIR_ERR_INTERNAL_ERROR and "device_add" in msg and "300" in msg,
+         "QEMU refusing the device: its error (device_add) in the message", (code, msg))
+    t.eq(node_names(d), nodes0, "... both block nodes removed again")
+    t.eq(owner(img3), (0, 0, 0o600), "... the image is root's again")
     t.eq(live_xml(d), live0, "... the live XML is unchanged")
 
 
@@ -392,6 +411,8 @@ def test_alias(d, g, conn):
     t.ok(wait_for(lambda: not disk_in(live_xml(d), "vdd"), 30),
          "vdd leaves the live XML once the guest let go")
     t.ok(wait_for(lambda: node_names(d) == nodes0, 10), "its block nodes are gone", node_names(d))
+    t.ok(wait_for(lambda: ("removed", "virtio-disk3") in EVENTS, 10),
+         "device-removed event for virtio-disk3", EVENTS)
     t.eq(owner(img), (0, 0, 0o600), "the image is root's again")
     code, msg = lv_error(lambda: dom.detachDeviceAlias("virtio-disk3", libvirt.VIR_DOMAIN_AFFECT_LIVE))
     t.ok(code == libvirt.VIR_ERR_DEVICE_MISSING, "detach-device-alias of a gone alias: DEVICE_MISSING",
@@ -429,7 +450,14 @@ def main():
         finally:
             os.unlink(path)
         t.ok(r.rc == 0, "define the guest", r)
+        libvirt.virEventRegisterDefaultImpl()
+        threading.Thread(target=lambda: [libvirt.virEventRunDefaultImpl() for _ in iter(int, 1)],
+                         daemon=True).start()
         conn = libvirt.open(d.uri)
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                                    lambda c, dom, alias, o: EVENTS.append(("added", alias)), None)
+        conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                    lambda c, dom, alias, o: EVENTS.append(("removed", alias)), None)
         t.run("shut off domain", test_shutoff, d, g, conn)
         r = d.virsh("start", NAME)
         if not t.ok(r.rc == 0, "start", r):
