@@ -1219,13 +1219,16 @@ qemuCmdBuildNet(qemuCmd *cmd, virDomainNetDef *net, size_t idx)
                            net->info.alias, type);
             return -1;
         }
-        if (!opts->tapfds || idx >= opts->ntapfds || opts->tapfds[idx] < 0) {
+        if (opts->tapfdName) {
+            fd = g_strdup(opts->tapfdName);
+        } else if (!opts->tapfds || idx >= opts->ntapfds || opts->tapfds[idx] < 0) {
             virReportError(VIR_ERR_INTERNAL_ERROR,
                            _("no tap device was opened for interface '%s'"),
                            net->info.alias);
             return -1;
+        } else {
+            fd = g_strdup_printf("%d", opts->tapfds[idx]);
         }
-        fd = g_strdup_printf("%d", opts->tapfds[idx]);
         qemuPropsStr(&p, "type", "tap");
         qemuPropsStr(&p, "fd", fd);
         break;
@@ -2325,9 +2328,11 @@ qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
 static char **
 qemuBuildHotplugObjects(virDomainDef *def,
                         int (*build)(qemuCmd *cmd, void *dev),
-                        void *dev)
+                        void *dev,
+                        const char *tapfdName)
 {
-    qemuBuildCommandLineOpts opts = { .monitorFd = -1 };
+    qemuBuildCommandLineOpts opts = { .monitorFd = -1, .privileged = !!tapfdName,
+                                      .tapfdName = tapfdName };
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     qemuCmd cmd = { .def = def, .opts = &opts, .argv = argv };
     GPtrArray *objs;
@@ -2363,7 +2368,7 @@ qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk, unsigned 
 {
     qemuBuildHotplugDisk d = { disk, node };
 
-    return qemuBuildHotplugObjects(def, qemuBuildHotplugDiskCb, &d);
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugDiskCb, &d, NULL);
 }
 
 static int
@@ -2373,7 +2378,8 @@ qemuBuildHotplugNetCb(qemuCmd *cmd, void *opaque)
 }
 
 char **
-qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net)
+qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net,
+                           const char *tapfdName)
 {
-    return qemuBuildHotplugObjects(def, qemuBuildHotplugNetCb, net);
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugNetCb, net, tapfdName);
 }

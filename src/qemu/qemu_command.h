@@ -25,6 +25,9 @@ struct _qemuBuildCommandLineOpts {
      * interface has none */
     const int *tapfds;
     size_t ntapfds;
+    /* hot-plug of one interface: the name its tap's fd was given with
+     * getfd (tapfds unused) */
+    const char *tapfdName;
 };
 
 /* The argv (NULL-terminated, argv[0] = def->emulator) that starts @def
@@ -58,6 +61,8 @@ char *qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
 char **qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk,
                                    unsigned int node);
 
-/* As qemuBuildDiskHotplugObjects for a user-mode <interface>: the
- * netdev_add arguments (netdev id "host" + alias) and device_add's. */
-char **qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net);
+/* As qemuBuildDiskHotplugObjects for an <interface>: the netdev_add
+ * arguments (netdev id "host" + alias) and device_add's.  A tap
+ * interface's netdev takes the fd QEMU got with getfd as @tapfdName. */
+char **qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net,
+                                  const char *tapfdName);

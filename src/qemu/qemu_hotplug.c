@@ -7,13 +7,15 @@
  * N QEMU has, as a change of media does), then the device (device_add,
  * id = alias, a free PCI slot or a unit of an existing SCSI controller);
  * every step is undone when a later one fails.  An interface: netdev_add
- * and device_add.  The objects are those the command line would have
+ * and device_add; a bridge or network one (privileged daemon) first gets
+ * its port and tap (qemu_interface.c), whose fd QEMU receives with getfd.  The objects are those the command line would have
  * (qemu_command.c builds them).
  *
  * Live detach: device_del, then a bounded wait (the domain lock released)
  * for QEMU's DEVICE_DELETED; when it comes the nodes or the network
- * backend are removed, the image is given back and the device leaves the
- * live definition (device-removed event).  When the guest takes longer,
+ * backend are removed, the image is given back (the tap and the network
+ * port released) and the device leaves the live definition
+ * (device-removed event).  When the guest takes longer,
  * the detach returns success and a worker finishes the removal when the
  * event comes (as libvirt does).
  *
@@ -26,6 +28,7 @@
 #include "qemu_command.h"
 #include "qemu_domain.h"
 #include "qemu_domain_address.h"
+#include "qemu_interface.h"
 #include "qemu_monitor_json.h"
 #include "qemu_security.h"
 
@@ -34,6 +37,7 @@
 #include "domain_validate.h"
 #include "viraccessapicheck.h"
 #include "virerror.h"
+#include "virfile.h"
 #include "virlog.h"
 #include "virmacaddr.h"
 #include "virstring.h"
@@ -171,16 +175,30 @@ qemuHotplugCheckDiskLive(virDomainDef *def, virDomainDiskDef *disk)
 }
 
 
+static bool
+qemuHotplugNetUsesTap(const virDomainNetDef *net)
+{
+    return net->type == VIR_DOMAIN_NET_TYPE_NETWORK || net->type == VIR_DOMAIN_NET_TYPE_BRIDGE;
+}
+
+
 static int
 qemuHotplugCheckNetLive(virDomainNetDef *net)
 {
-    if (net->type != VIR_DOMAIN_NET_TYPE_USER) {
+    if (net->type == VIR_DOMAIN_NET_TYPE_USER)
+        return 0;
+    if (qemuHotplugNetUsesTap(net)) {
+        if (qemu_driver->privileged)
+            return 0;
         virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
-                       _("hot-plug of an interface of type '%s' is not supported by Tandem (only 'user')"),
+                       _("hot-plug of an interface of type '%s' needs the privileged daemon (qemu:///system): an unprivileged driver cannot create tap devices"),
                        virDomainNetTypeToString(net->type));
         return -1;
     }
-    return 0;
+    virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
+                   _("hot-plug of an interface of type '%s' is not supported by Tandem"),
+                   virDomainNetTypeToString(net->type));
+    return -1;
 }
 
 
@@ -410,8 +428,11 @@ qemuHotplugAttachDiskLive(virDomainObj *vm, const char *xml, virDomainDeviceDef 
 }
 
 
+/* getfd of the tap (@fdName), netdev_add, device_add, with the domain
+ * unlocked (monitor entered); on failure nothing stays in QEMU. */
 static int
-qemuHotplugAddNetMon(qemuMonitor *mon, char **objs, const char *netdevId)
+qemuHotplugAddNetMon(qemuMonitor *mon, char **objs, const char *netdevId,
+                     const char *fdName, int tapfd)
 {
     g_autoptr(tdmJSONValue) netdev = NULL;
     g_autoptr(tdmJSONValue) device = NULL;
@@ -420,8 +441,17 @@ qemuHotplugAddNetMon(qemuMonitor *mon, char **objs, const char *netdevId)
     if (!(netdev = qemuHotplugParseObject(objs[0])) ||
         !(device = qemuHotplugParseObject(objs[1])))
         return -1;
-    if (qemuMonitorJSONNetdevAdd(mon, &netdev) < 0)
+    if (fdName && qemuMonitorJSONSendFileHandle(mon, fdName, tapfd) < 0)
         return -1;
+    if (qemuMonitorJSONNetdevAdd(mon, &netdev) < 0) {
+        if (fdName) {
+            /* the netdev may have taken the fd before it failed */
+            virErrorPreserveLast(&err);
+            ignore_value(qemuMonitorJSONCloseFileHandle(mon, fdName));
+            virErrorRestore(&err);
+        }
+        return -1;
+    }
     if (qemuMonitorJSONDeviceAdd(mon, &device) < 0) {
         virErrorPreserveLast(&err);
         if (qemuMonitorJSONNetdevDel(mon, netdevId) < 0)
@@ -434,17 +464,23 @@ qemuHotplugAddNetMon(qemuMonitor *mon, char **objs, const char *netdevId)
 
 
 /* Plugs @dev->data.net into the running @vm; on success the interface
- * moves into vm->def.  vm locked, modify job held. */
+ * moves into vm->def.  A bridge or network interface gets its port and
+ * tap first (qemu_interface.c; domain lock held, as at start), QEMU gets
+ * the tap's fd with getfd.  vm locked, modify job held. */
 static int
 qemuHotplugAttachNetLive(virDomainObj *vm, const char *xml, virDomainDeviceDef *dev)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     virDomainNetDef *net = dev->data.net;
     qemuMonitor *mon;
+    virConnectPtr conn = NULL;
     g_auto(GStrv) objs = NULL;
     g_autofree char *netdevId = NULL;
+    g_autofree char *fdName = NULL;
     g_autofree char *alias = NULL;
     char mac[VIR_MAC_STRING_BUFLEN];
+    int tapfd = -1;
+    int ret = -1;
     int rc;
 
     if (qemuHotplugCheckNetLive(net) < 0)
@@ -462,26 +498,41 @@ qemuHotplugAttachNetLive(virDomainObj *vm, const char *xml, virDomainDeviceDef *
     alias = g_strdup(net->info.alias);
     netdevId = g_strdup_printf("host%s", alias);
 
-    if (!(objs = qemuBuildNetHotplugObjects(vm->def, net)))
-        return -1;
+    if (qemuHotplugNetUsesTap(net)) {
+        fdName = g_strdup_printf("fd-%s", netdevId);
+        if (qemuInterfaceStartOne(vm->def, net, &conn, &tapfd) < 0)
+            goto cleanup;
+    }
+    if (!(objs = qemuBuildNetHotplugObjects(vm->def, net, fdName)))
+        goto cleanup;
     if (g_strv_length(objs) != 2) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
                        _("interface '%s': unexpected QEMU objects for hot-plug"), alias);
-        return -1;
+        goto cleanup;
     }
 
     mon = priv->mon;
     if (qemuDomainObjEnterMonitor(vm) < 0)
-        return -1;
-    rc = qemuHotplugAddNetMon(mon, objs, netdevId);
+        goto cleanup;
+    rc = qemuHotplugAddNetMon(mon, objs, netdevId, fdName, tapfd);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
-        return -1;
+        goto cleanup;
 
-    VIR_INFO("interface %s of '%s' plugged", alias, vm->def->name);
+    VIR_INFO("interface %s of '%s' plugged%s%s", alias, vm->def->name,
+             net->ifname ? " on tap " : "", NULLSTR_EMPTY(net->ifname));
     if (qemuHotplugInsert(vm->def, dev) < 0)
-        return -1;
+        goto cleanup;
     qemuHotplugQueueEvent(virDomainEventDeviceAddedNewFromObj(vm, alias));
-    return 0;
+    ret = 0;
+
+ cleanup:
+    /* QEMU has its own copy of the tap's fd */
+    VIR_FORCE_CLOSE(tapfd);
+    if (ret < 0 && dev->data.net)
+        qemuInterfaceStopOne(vm->def, dev->data.net, &conn);
+    if (conn)
+        virObjectUnref(conn);
+    return ret;
 }
 
 
@@ -529,6 +580,8 @@ qemuHotplugFinishRemoval(virDomainObj *vm, const char *devAlias)
     g_autofree char *storage = NULL;
     g_autofree char *netdevId = NULL;
     virDomainDiskDef *disk;
+    virDomainNetDef *net;
+    virConnectPtr conn = NULL;
     size_t idx;
     int rc = 0;
 
@@ -576,8 +629,12 @@ qemuHotplugFinishRemoval(virDomainObj *vm, const char *devAlias)
             return -1;
         if (rc < 0)
             virResetLastError();
-        if (!qemuHotplugNetByAlias(vm->def, alias, &idx))
+        if (!(net = qemuHotplugNetByAlias(vm->def, alias, &idx)))
             return 0;
+        /* QEMU closed the tap: the kernel removed it; the port goes back */
+        qemuInterfaceStopOne(vm->def, net, &conn);
+        if (conn)
+            virObjectUnref(conn);
         virDomainNetDefFree(virDomainNetRemove(vm->def, idx));
     } else {
         return 0;
@@ -714,7 +771,7 @@ qemuHotplugDeviceDeleted(virDomainObj *vm, const char *alias)
          disk->device == VIR_DOMAIN_DISK_DEVICE_DISK &&
          (disk->bus == VIR_DOMAIN_DISK_BUS_VIRTIO || disk->bus == VIR_DOMAIN_DISK_BUS_SCSI)) ||
         ((net = qemuHotplugNetByAlias(vm->def, alias, NULL)) &&
-         net->type == VIR_DOMAIN_NET_TYPE_USER))
+         (net->type == VIR_DOMAIN_NET_TYPE_USER || qemuHotplugNetUsesTap(net))))
         return QEMU_HOTPLUG_DELETED_DEFERRED;
     return QEMU_HOTPLUG_DELETED_OTHER;
 }

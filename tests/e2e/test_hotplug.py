@@ -38,6 +38,8 @@ READY = "TANDEM-GUEST-READY"
 BOOT_TIMEOUT = 120
 PATTERN = b"TANDEM-HOTPLUG-PATTERN-5d1c"
 NAME = "hp"
+NS = "tandem-hp-%d" % os.getpid()   # the daemon's network namespace
+BRIDGE = "tbr0"                      # a bridge in it
 EVENTS = []   # ("added"|"removed", alias) from the device events
 
 
@@ -388,6 +390,62 @@ def test_interface(d, g, conn):
     t.ok(r.rc == 0 and "hostnet1" not in r.out, "its backend is gone (netdev_del)", r)
 
 
+def ns_run(*argv):
+    return run(["ip", "netns", "exec", NS] + list(argv))
+
+
+def test_bridge(d, g, conn):
+    """A bridge interface (privileged daemon): a tap on the bridge whose fd
+    QEMU gets with getfd; detached, the tap is gone."""
+    mac = "52:54:00:aa:bb:03"
+    r = d.virsh("attach-interface", NAME, "bridge", BRIDGE, "--model", "virtio", "--mac", mac, "--live")
+    t.ok(r.rc == 0, "attach-interface bridge %s --model virtio --live" % BRIDGE, r)
+    x = live_xml(d)
+    m = re.search(r"<interface type='bridge'>\s*<mac address='%s'/>.*?</interface>" % mac, x, re.S)
+    tap = re.search(r"<target dev='([^']+)'/>", m.group(0)).group(1) if m and "<target dev=" in m.group(0) else None
+    t.ok(tap is not None and "<alias name='net1'/>" in m.group(0),
+         "live XML: the interface with its tap and alias net1", x)
+    r = ns_run("ip", "-o", "link", "show", "master", BRIDGE)
+    t.ok(tap and r.rc == 0 and (" %s:" % tap) in r.out and ("fe" + mac[2:]) in r.out,
+         "the tap is on the bridge, its MAC the interface's with fe: first (as libvirt's)", r)
+    t.ok(wait_for(lambda: mac in (guest_macs(d) or []), 15), "the guest sees a NIC with that MAC",
+         guest_macs(d))
+    r = d.virsh("domifstat", NAME, tap or "?")
+    t.ok(r.rc == 0 and "rx_bytes" in r.out, "domifstat on the tap", r)
+
+    r = d.virsh("detach-interface", NAME, "bridge", "--mac", mac, "--live")
+    t.ok(r.rc == 0, "detach-interface bridge --live", r)
+    t.ok(wait_for(lambda: mac not in live_xml(d), 30), "the interface leaves the live XML")
+    t.ok(wait_for(lambda: ns_run("ip", "link", "show", tap or "?").rc != 0, 10), "its tap is gone")
+    t.ok(wait_for(lambda: mac not in (guest_macs(d) or [mac]), 15), "the guest no longer sees it",
+         guest_macs(d))
+
+
+def test_network(d, g, conn):
+    """A network interface: a port of the libvirt network while attached."""
+    net = write_tmp("<network><name>hpnet</name><forward mode='bridge'/><bridge name='%s'/></network>"
+                    % BRIDGE)
+    try:
+        r = d.virsh("net-define", net)
+    finally:
+        os.unlink(net)
+    t.ok(r.rc == 0 and d.virsh("net-start", "hpnet").rc == 0, "a libvirt network on the bridge", r)
+    mac = "52:54:00:aa:bb:04"
+    r = d.virsh("attach-interface", NAME, "network", "hpnet", "--model", "virtio", "--mac", mac, "--live")
+    t.ok(r.rc == 0, "attach-interface network hpnet --model virtio --live", r)
+    r = d.virsh("net-port-list", "hpnet")
+    t.ok(r.rc == 0 and len(r.out.split()) == 1, "the network has one port", r)
+    t.ok(wait_for(lambda: mac in (guest_macs(d) or []), 15), "the guest sees the NIC", guest_macs(d))
+    # the live XML shows the port's actual type (bridge), as libvirt's does
+    r = d.virsh("detach-interface", NAME, "bridge", "--mac", mac, "--live")
+    t.ok(r.rc == 0, "detach-interface --live (type bridge in the live XML)", r)
+    t.ok(wait_for(lambda: mac not in live_xml(d), 30), "the interface leaves the live XML")
+    r = d.virsh("net-port-list", "hpnet")
+    t.ok(r.rc == 0 and r.out.split() == [], "its port is released", r)
+    d.virsh("net-destroy", "hpnet")
+    d.virsh("net-undefine", "hpnet")
+
+
 def test_live_and_config(d, g, conn):
     img = g.image("both.raw")
     r = d.virsh("attach-disk", NAME, img, "vdc", "--live", "--config")
@@ -439,8 +497,19 @@ def main():
         print("1..0 # SKIP python3-libvirt is not installed")
         return
     g = None
-    d = Daemon("hotplug")
+    d = None
+    r = run(["ip", "netns", "add", NS])
+    if r.rc != 0:
+        print("1..0 # SKIP cannot create a network namespace: %s" % r.err.strip())
+        return
     try:
+        for argv in (["ip", "link", "set", "lo", "up"],
+                     ["ip", "link", "add", BRIDGE, "type", "bridge"],
+                     ["ip", "link", "set", BRIDGE, "up"]):
+            r = ns_run(*argv)
+            if r.rc != 0:
+                raise RuntimeError("%s: %s" % (argv, r.err))
+        d = Daemon("hotplug", netns=NS)
         g = Guest()
         d.start()
         qemu_uid = pwd.getpwnam("libvirt-qemu").pw_uid
@@ -469,22 +538,26 @@ def main():
         t.run("refusals", test_refusals, d, g, conn, qemu_uid)
         t.run("scsi", test_scsi, d, g, conn, qemu_uid)
         t.run("interface", test_interface, d, g, conn)
+        t.run("bridge interface", test_bridge, d, g, conn)
+        t.run("network interface", test_network, d, g, conn)
         t.run("live and config", test_live_and_config, d, g, conn)
         t.run("alias", test_alias, d, g, conn)
         conn.close()
         t.run("restart", test_restart, d, g, qemu_uid)
         t.ok(d.alive(), "daemon alive at the end")
     except Exception as ex:
-        t.ok(False, "hotplug test setup", "%s\n%s" % (ex, d.log_tail()))
+        t.ok(False, "hotplug test setup", "%s\n%s" % (ex, d.log_tail() if d else ""))
     finally:
-        try:
-            with open(d.private("/run/libvirt/qemu/%s.pid" % NAME)) as f:
-                os.kill(int(f.read().strip()), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
-        d.cleanup()
+        if d:
+            try:
+                with open(d.private("/run/libvirt/qemu/%s.pid" % NAME)) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            d.cleanup()
         if g:
             g.cleanup()
+        run(["ip", "netns", "del", NS])
 
 
 main()
