@@ -296,6 +296,39 @@ def test_disk(d, g, conn, qemu_uid):
          "detaching vdb again: VIR_ERR_DEVICE_MISSING", (code, msg))
 
 
+def test_qcow2_readonly(d, g, conn, qemu_uid):
+    """A qcow2 image attached read-only: the guest sees a read-only disk
+    holding what was written through qcow2."""
+    img = os.path.join(g.dir, "ro.qcow2")
+    r = run(["qemu-img", "create", "-q", "-f", "qcow2", img, "4M"])
+    r2 = run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 4k", img])
+    if not t.ok(r.rc == 0 and r2.rc == 0, "a qcow2 image with 4 KiB of 0x5a", (r, r2)):
+        return
+    os.chmod(img, 0o600)
+    nodes0 = node_names(d)
+    r = d.virsh("attach-disk", NAME, img, "vdg", "--subdriver", "qcow2", "--mode", "readonly",
+                "--serial", "tandem-ro", "--live")
+    t.ok(r.rc == 0, "attach-disk --live --subdriver qcow2 --mode readonly", r)
+    m = re.search(r"<driver (name='qemu' )?type='qcow2'/>.*?<target dev='vdg' bus='virtio'/>\s*<readonly/>",
+                  live_xml(d), re.S)
+    t.ok(m is not None, "live XML: vdg qcow2, readonly", live_xml(d))
+    ro = [n for n in qmp(d, "query-named-block-nodes") if n["node-name"] not in nodes0
+          and n.get("drv") == "qcow2"]
+    t.ok(len(ro) == 1 and ro[0].get("ro") is True, "QEMU has a read-only qcow2 format node", ro)
+    find = ("for i in $(seq 50); do for b in /sys/block/vd*; do "
+            "[ \"$(cat $b/serial 2>/dev/null)\" = tandem-ro ] && echo ${b##*/} && exit 0; done; "
+            "sleep 0.2; done; exit 1")
+    rc, out = guest_sh(d, find)
+    gdev = out.strip()
+    rc2, out2 = guest_sh(d, "cat /sys/block/%s/ro; head -c 8 /dev/%s" % (gdev, gdev))
+    t.ok(rc == 0 and rc2 == 0 and out2 == "1\nZZZZZZZZ",
+         "the guest sees it read-only and reads the qcow2 data", (rc, out, rc2, out2))
+    r = d.virsh("detach-disk", NAME, "vdg", "--live")
+    t.ok(r.rc == 0 and wait_for(lambda: not disk_in(live_xml(d), "vdg"), 30), "detach-disk vdg", r)
+    t.eq(node_names(d), nodes0, "its block nodes are gone")
+    t.eq(owner(img), (0, 0, 0o600), "the image is root's again")
+
+
 def test_refusals(d, g, conn, qemu_uid):
     dom = conn.lookupByName(NAME)
     nodes0 = node_names(d)
@@ -535,6 +568,7 @@ def main():
             return
         t.ok(wait_for(lambda: agent(d, "guest-ping").rc == 0, 30, 0.5), "its agent answers")
         t.run("disk", test_disk, d, g, conn, qemu_uid)
+        t.run("qcow2 read-only", test_qcow2_readonly, d, g, conn, qemu_uid)
         t.run("refusals", test_refusals, d, g, conn, qemu_uid)
         t.run("scsi", test_scsi, d, g, conn, qemu_uid)
         t.run("interface", test_interface, d, g, conn)
