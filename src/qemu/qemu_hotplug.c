@@ -251,9 +251,14 @@ qemuHotplugAssignLive(virDomainObj *vm, const char *xml, virDomainDeviceDef *dev
         qemuDomainAssignAddresses(copy, qcaps) < 0)
         goto cleanup;
     if (copy->ncontrollers != ncontrollers) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("no free hot-pluggable slot for the new %s: it would need a new controller"),
-                       virDomainDeviceTypeToString(dev->type));
+        if (qemuDomainMachineGetFamily(vm->def) == QEMU_DOMAIN_MACHINE_Q35)
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("no free pcie-root-port for the new %s: define spare <controller type='pci' model='pcie-root-port'/> to hot-plug into"),
+                           virDomainDeviceTypeToString(dev->type));
+        else
+            virReportError(VIR_ERR_OPERATION_FAILED,
+                           _("no free hot-pluggable PCI slot for the new %s"),
+                           virDomainDeviceTypeToString(dev->type));
         goto cleanup;
     }
     info->type = cinfo->type;
