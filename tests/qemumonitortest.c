@@ -526,6 +526,9 @@ testHotplugCommands(void)
     g_autoptr(tdmJSONValue) dev = NULL;
     g_autoptr(tdmJSONValue) dev2 = NULL;
     g_autoptr(tdmJSONValue) netdev = NULL;
+    g_autoptr(tdmJSONValue) nodes = NULL;
+    g_auto(GStrv) names = NULL;
+    g_auto(GStrv) bad = NULL;
 
     fakeQMPExpect(srv, "device_add",
                   "{\"driver\": \"virtio-blk-pci\", \"bus\": \"pci.0\", \"addr\": \"0x7\", "
@@ -539,6 +542,14 @@ testHotplugCommands(void)
     fakeQMPReply(srv, -1, "{}");
     fakeQMPExpect(srv, "netdev_del", "{\"id\": \"hostnet1\"}");
     fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "qom-list", "{\"path\": \"/machine/peripheral\"}");
+    fakeQMPReply(srv, -1, "[{\"name\": \"type\", \"type\": \"string\"}, "
+                 "{\"name\": \"virtio-disk0\", \"type\": \"child<virtio-blk-pci>\"}, "
+                 "{\"name\": \"net0\", \"type\": \"child<virtio-net-pci>\"}]");
+    fakeQMPExpect(srv, "qom-list", "{\"path\": \"/machine/peripheral\"}");
+    fakeQMPReply(srv, -1, "[{\"type\": \"string\"}]");
+    fakeQMPExpect(srv, "query-named-block-nodes", "{\"flat\": true}");
+    fakeQMPReply(srv, -1, "[{\"node-name\": \"libvirt-2-format\", \"file\": \"/i.raw\"}]");
 
     if (!(mon = testMonitorStart(srv))) {
         CHECK("hotplug: start", false);
@@ -561,6 +572,17 @@ testHotplugCommands(void)
     tdmJSONValueObjectCreate(&netdev, "s:type", "user", "s:id", "hostnet1", NULL);
     CHECK("hotplug: netdev_add", qemuMonitorJSONNetdevAdd(mon, &netdev) == 0 && !netdev);
     CHECK("hotplug: netdev_del by id", qemuMonitorJSONNetdevDel(mon, "hostnet1") == 0);
+    CHECK("hotplug: qom-list names",
+          qemuMonitorJSONQomListNames(mon, "/machine/peripheral", &names) == 0 && names &&
+          g_strv_length(names) == 3 && STREQ(names[1], "virtio-disk0") && STREQ(names[2], "net0"));
+    CHECK("hotplug: qom-list entry without a name is an error",
+          qemuMonitorJSONQomListNames(mon, "/machine/peripheral", &bad) < 0 && !bad &&
+          testErrorIs(VIR_ERR_INTERNAL_ERROR, "internal error: qom-list reply entry has no name"));
+    CHECK("hotplug: query-named-block-nodes as sent",
+          qemuMonitorJSONQueryNamedBlockNodes(mon, &nodes) == 0 && nodes &&
+          tdmJSONValueArraySize(nodes) == 1 &&
+          STREQ_NULLABLE(tdmJSONValueObjectGetString(tdmJSONValueArrayGet(nodes, 0), "file"),
+                         "/i.raw"));
     CHECK("hotplug: script", testFinish(srv, mon));
 }
 

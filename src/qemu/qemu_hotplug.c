@@ -202,6 +202,23 @@ qemuHotplugCheckNetLive(virDomainNetDef *net)
 }
 
 
+/* Can QEMU delete this device of the definition on its own (a hot-plug
+ * kind: its removal is finished here when it does)? */
+static bool
+qemuHotplugUnpluggable(virDomainDef *def, const char *alias)
+{
+    virDomainDiskDef *disk;
+    virDomainNetDef *net;
+
+    if ((disk = qemuHotplugDiskByAlias(def, alias, NULL)))
+        return disk->device == VIR_DOMAIN_DISK_DEVICE_DISK &&
+               (disk->bus == VIR_DOMAIN_DISK_BUS_VIRTIO || disk->bus == VIR_DOMAIN_DISK_BUS_SCSI);
+    if ((net = qemuHotplugNetByAlias(def, alias, NULL)))
+        return net->type == VIR_DOMAIN_NET_TYPE_USER || qemuHotplugNetUsesTap(net);
+    return false;
+}
+
+
 /* The device info of @dev (a disk or an interface) */
 static virDomainDeviceInfo *
 qemuHotplugDevInfo(virDomainDeviceDef *dev)
@@ -571,6 +588,51 @@ qemuHotplugQueryDiskNode(qemuMonitor *mon, const char *alias)
 }
 
 
+/* The format node of image @path that no drive uses any more: the nodes
+ * of a disk whose device QEMU deleted while nobody recorded them (the
+ * guest ejected it, or its detach had stopped waiting before a daemon
+ * restart).  NULL if none.  Monitor entered. */
+static char *
+qemuHotplugFindOrphanFormat(qemuMonitor *mon, const char *path)
+{
+    g_autoptr(tdmJSONValue) nodes = NULL;
+    qemuMonitorBlockInfo *info = NULL;
+    size_t ninfo = 0;
+    char *ret = NULL;
+    size_t i;
+    size_t j;
+
+    if (!path)
+        return NULL;
+    if (qemuMonitorJSONQueryBlock(mon, &info, &ninfo) < 0 ||
+        qemuMonitorJSONQueryNamedBlockNodes(mon, &nodes) < 0) {
+        VIR_WARN("cannot look for the block nodes of %s: %s", path, virGetLastErrorMessage());
+        virResetLastError();
+        goto cleanup;
+    }
+    for (i = 0; i < tdmJSONValueArraySize(nodes) && !ret; i++) {
+        tdmJSONValue *node = tdmJSONValueArrayGet(nodes, i);
+        const char *name = tdmJSONValueObjectGetString(node, "node-name");
+        const char *file = tdmJSONValueObjectGetString(node, "file");
+        bool used = false;
+
+        if (!name || !file || STRNEQ(file, path) ||
+            qemuHotplugNodeIndex(name) == 0 || !g_str_has_suffix(name, "-format"))
+            continue;
+        for (j = 0; j < ninfo; j++) {
+            if (info[j].inserted && STREQ_NULLABLE(info[j].nodeName, name))
+                used = true;
+        }
+        if (!used)
+            ret = g_strdup(name);
+    }
+
+ cleanup:
+    qemuMonitorBlockInfoFree(info, ninfo);
+    return ret;
+}
+
+
 /* QEMU deleted the device @alias: remove what backed it (block nodes,
  * network backend), give the image back, drop it from the live
  * definition, queue device-removed, save the status.  vm locked, modify
@@ -591,32 +653,33 @@ qemuHotplugFinishRemoval(virDomainObj *vm, const char *devAlias)
     int rc = 0;
 
     if ((disk = qemuHotplugDiskByAlias(vm->def, alias, &idx))) {
-        if (priv->unplugNodes)
-            format = g_hash_table_lookup(priv->unplugNodes, alias) ?
-                g_strdup(g_hash_table_lookup(priv->unplugNodes, alias)) : NULL;
-        if (priv->unplugNodes)
+        g_autofree char *path = g_strdup(disk->src->path);
+
+        if (priv->unplugNodes) {
+            format = g_strdup(g_hash_table_lookup(priv->unplugNodes, alias));
             g_hash_table_remove(priv->unplugNodes, alias);
+        }
+        if (qemuDomainObjEnterMonitor(vm) < 0)
+            return -1;
+        if (!format)
+            format = qemuHotplugFindOrphanFormat(mon, path);
         if (format && qemuHotplugNodeIndex(format) > 0 && g_str_has_suffix(format, "-format"))
             storage = g_strdup_printf("libvirt-%u-storage", qemuHotplugNodeIndex(format));
-        if (format) {
-            if (qemuDomainObjEnterMonitor(vm) < 0)
-                return -1;
-            if (qemuMonitorJSONBlockdevDel(mon, format) < 0) {
-                VIR_WARN("cannot remove block node %s: %s", format, virGetLastErrorMessage());
-                rc = -1;
-            }
-            if (storage && qemuMonitorJSONBlockdevDel(mon, storage) < 0) {
-                VIR_WARN("cannot remove block node %s: %s", storage, virGetLastErrorMessage());
-                rc = -1;
-            }
-            if (qemuDomainObjExitMonitor(vm) < 0)
-                return -1;
-            if (rc < 0)
-                virResetLastError();
-        } else {
-            VIR_WARN("disk %s of '%s' removed: its block nodes are unknown and stay in QEMU",
-                     alias, vm->def->name);
+        if (format && qemuMonitorJSONBlockdevDel(mon, format) < 0) {
+            VIR_WARN("cannot remove block node %s: %s", format, virGetLastErrorMessage());
+            rc = -1;
         }
+        if (storage && qemuMonitorJSONBlockdevDel(mon, storage) < 0) {
+            VIR_WARN("cannot remove block node %s: %s", storage, virGetLastErrorMessage());
+            rc = -1;
+        }
+        if (qemuDomainObjExitMonitor(vm) < 0)
+            return -1;
+        if (rc < 0)
+            virResetLastError();
+        if (!format)
+            VIR_WARN("disk %s of '%s' removed: no block node of %s found to remove",
+                     alias, vm->def->name, NULLSTR(path));
         /* the job kept every other writer of vm->def out */
         if (!(disk = qemuHotplugDiskByAlias(vm->def, alias, &idx)))
             return 0;
@@ -764,19 +827,13 @@ qemuHotplugDeletedResult
 qemuHotplugDeviceDeleted(virDomainObj *vm, const char *alias)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
-    virDomainDiskDef *disk;
-    virDomainNetDef *net;
 
     if (priv->unplugAlias && STREQ(priv->unplugAlias, alias)) {
         priv->unplugDone = true;
         virDomainObjBroadcast(vm);
         return QEMU_HOTPLUG_DELETED_WAITER;
     }
-    if (((disk = qemuHotplugDiskByAlias(vm->def, alias, NULL)) &&
-         disk->device == VIR_DOMAIN_DISK_DEVICE_DISK &&
-         (disk->bus == VIR_DOMAIN_DISK_BUS_VIRTIO || disk->bus == VIR_DOMAIN_DISK_BUS_SCSI)) ||
-        ((net = qemuHotplugNetByAlias(vm->def, alias, NULL)) &&
-         (net->type == VIR_DOMAIN_NET_TYPE_USER || qemuHotplugNetUsesTap(net))))
+    if (qemuHotplugUnpluggable(vm->def, alias))
         return QEMU_HOTPLUG_DELETED_DEFERRED;
     return QEMU_HOTPLUG_DELETED_OTHER;
 }
@@ -797,6 +854,52 @@ qemuHotplugDeviceDeletedWork(virDomainObj *vm, int id, const char *alias)
         VIR_WARN("removal of device %s of '%s': %s", alias, vm->def->name,
                  virGetLastErrorMessage());
     qemuDomainObjEndJob(vm);
+}
+
+
+void
+qemuHotplugReconnect(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    qemuMonitor *mon = priv->mon;
+    g_auto(GStrv) ids = NULL;
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    size_t i;
+    int rc;
+
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        return;
+    rc = qemuMonitorJSONQomListNames(mon, "/machine/peripheral", &ids);
+    if (qemuDomainObjExitMonitor(vm) < 0)
+        return;
+    if (rc < 0) {
+        VIR_WARN("cannot list the devices of '%s': %s", vm->def->name, virGetLastErrorMessage());
+        virResetLastError();
+        return;
+    }
+    for (i = 0; i < vm->def->ndisks; i++) {
+        const char *alias = vm->def->disks[i]->info.alias;
+
+        if (alias && qemuHotplugUnpluggable(vm->def, alias) && !g_strv_contains((const char **) ids, alias))
+            g_ptr_array_add(gone, g_strdup(alias));
+    }
+    for (i = 0; i < vm->def->nnets; i++) {
+        const char *alias = vm->def->nets[i]->info.alias;
+
+        if (alias && qemuHotplugUnpluggable(vm->def, alias) && !g_strv_contains((const char **) ids, alias))
+            g_ptr_array_add(gone, g_strdup(alias));
+    }
+    for (i = 0; i < gone->len; i++) {
+        const char *alias = g_ptr_array_index(gone, i);
+
+        VIR_INFO("device %s of '%s' was deleted by QEMU while the daemon was away",
+                 alias, vm->def->name);
+        if (qemuHotplugFinishRemoval(vm, alias) < 0) {
+            VIR_WARN("removal of device %s of '%s': %s", alias, vm->def->name,
+                     virGetLastErrorMessage());
+            virResetLastError();
+        }
+    }
 }
 
 

@@ -31,3 +31,9 @@ qemuHotplugDeletedResult qemuHotplugDeviceDeleted(virDomainObj *vm, const char *
  * drops it from the live definition, queues the device-removed event).
  * Takes a modify job.  @id: vm->def->id when the event came. */
 void qemuHotplugDeviceDeletedWork(virDomainObj *vm, int id, const char *alias);
+
+/* At reconnect after a daemon restart, vm locked, the reconnect's modify
+ * job held: the hot-pluggable devices of the live definition that QEMU no
+ * longer has (deleted while the daemon was away) are removed as if their
+ * DEVICE_DELETED had come now.  Problems are logged. */
+void qemuHotplugReconnect(virDomainObj *vm);

@@ -366,3 +366,8 @@ int qemuMonitorJSONDeviceDel(qemuMonitor *mon, const char *id);
 int qemuMonitorJSONNetdevAdd(qemuMonitor *mon, tdmJSONValue **props);
 /* netdev_del of the network backend @id */
 int qemuMonitorJSONNetdevDel(qemuMonitor *mon, const char *id);
+/* qom-list of @path: the names of its children, NULL-terminated */
+int qemuMonitorJSONQomListNames(qemuMonitor *mon, const char *path, char ***names);
+int qemuMonitorJSONParseQomListNamesReply(tdmJSONValue *reply, char ***names);
+/* query-named-block-nodes (flat): the array of nodes as QEMU sent it */
+int qemuMonitorJSONQueryNamedBlockNodes(qemuMonitor *mon, tdmJSONValue **nodes);

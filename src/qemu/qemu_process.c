@@ -1550,6 +1550,10 @@ qemuProcessReconnectThread(void *opaque)
         qemuAgentSetup(vm, asyncJob) < 0)
         goto stop;
     qemuInterfaceReconnectAll(vm);
+    /* needs the sync job: an adopted async job's domain waits for the next
+     * restart or its removal event */
+    if (asyncJob == QEMU_ASYNC_JOB_NONE)
+        qemuHotplugReconnect(vm);
 
     if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)

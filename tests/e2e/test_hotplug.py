@@ -7,8 +7,9 @@
 # user-mode NIC (the guest sees it come and go), --config and
 # --live --config, detach-device-alias, the errors (shut off domain,
 # duplicate target, unsupported device class, missing device, QEMU
-# refusing an image or an address: nothing left half-attached), and a
-# daemon restart that keeps a hot-plugged disk, which then detaches.
+# refusing an image or an address: nothing left half-attached), a daemon
+# restart that keeps a hot-plugged disk, which then detaches, and a disk
+# QEMU deleted while the daemon was stopped, cleaned up at reconnect.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -19,6 +20,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import textwrap
@@ -525,6 +527,63 @@ def test_restart(d, g, qemu_uid):
     t.eq(owner(img), (0, 0, 0o600), "the image is root's again")
 
 
+def qmp_direct(d, commands, wait_event, timeout=30):
+    """Talks to QEMU's monitor socket itself (the daemon stopped): runs
+    @commands, then waits for the event @wait_event with data.device.
+    Returns the event or None."""
+    with open(d.private("/run/libvirt/qemu/%s.xml" % NAME)) as f:
+        path = re.search(r"<monitor path='([^']+)'/>", f.read()).group(1)
+    for top in Daemon.PRIVATE_DIRS:
+        if path.startswith(top + "/"):
+            path = d.private(path)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    f = s.makefile("rwb")
+    try:
+        f.readline()                                    # greeting
+        for cmd in [{"execute": "qmp_capabilities"}] + commands:
+            f.write((json.dumps(cmd) + "\n").encode())
+            f.flush()
+            while True:
+                msg = json.loads(f.readline())
+                if "return" in msg or "error" in msg:
+                    if "error" in msg:
+                        raise RuntimeError("%s: %s" % (cmd, msg))
+                    break
+                if msg.get("event") == wait_event[0] and msg["data"].get("device") == wait_event[1]:
+                    return msg
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            msg = json.loads(f.readline())
+            if msg.get("event") == wait_event[0] and msg["data"].get("device") == wait_event[1]:
+                return msg
+        return None
+    finally:
+        f.close()
+        s.close()
+
+
+def test_removed_while_away(d, g, qemu_uid):
+    """The guest lets go of a disk while the daemon is stopped (device_del
+    sent straight to QEMU): the restarted daemon removes it from the live
+    XML, deletes its block nodes and gives the image back."""
+    img = g.image("away.raw")
+    nodes0 = node_names(d)
+    r = d.virsh("attach-disk", NAME, img, "vdh", "--live")
+    t.ok(r.rc == 0, "attach-disk --live vdh", r)
+    m = re.search(r"<target dev='vdh' bus='virtio'/>\s*<alias name='([^']+)'/>", live_xml(d))
+    alias = m.group(1) if m else "?"
+    d.stop()
+    ev = qmp_direct(d, [{"execute": "device_del", "arguments": {"id": alias}}],
+                    ("DEVICE_DELETED", alias))
+    t.ok(ev is not None, "with the daemon stopped, QEMU deletes %s (device_del on its monitor)" % alias)
+    d.start()
+    t.ok(not disk_in(live_xml(d), "vdh"), "the restarted daemon drops vdh from the live XML")
+    t.eq(node_names(d), nodes0, "and deletes its block nodes (found by the image's name)")
+    t.eq(owner(img), (0, 0, 0o600), "the image is root's again")
+
+
 def main():
     if libvirt is None:
         print("1..0 # SKIP python3-libvirt is not installed")
@@ -578,6 +637,7 @@ def main():
         t.run("alias", test_alias, d, g, conn)
         conn.close()
         t.run("restart", test_restart, d, g, qemu_uid)
+        t.run("removed while away", test_removed_while_away, d, g, qemu_uid)
         t.ok(d.alive(), "daemon alive at the end")
     except Exception as ex:
         t.ok(False, "hotplug test setup", "%s\n%s" % (ex, d.log_tail() if d else ""))
