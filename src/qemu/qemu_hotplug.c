@@ -396,7 +396,9 @@ qemuHotplugAttachDiskLive(virDomainObj *vm, const char *xml, virDomainDeviceDef 
                        _("target %s already exists"), disk->dst);
         return -1;
     }
-    if (qemuHotplugCheckDiskLive(vm->def, disk) < 0 ||
+    if (virDomainDefCompatibleDevice(vm->def, dev, NULL,
+                                     VIR_DOMAIN_DEVICE_ACTION_ATTACH, true) < 0 ||
+        qemuHotplugCheckDiskLive(vm->def, disk) < 0 ||
         qemuHotplugAssignLive(vm, xml, dev) < 0)
         return -1;
     if (!disk->info.alias || qemuHotplugDiskByAlias(vm->def, disk->info.alias, NULL)) {
@@ -513,8 +515,14 @@ qemuHotplugAttachNetLive(virDomainObj *vm, const char *xml, virDomainDeviceDef *
                        virMacAddrFormat(&net->mac, mac));
         return -1;
     }
-    g_clear_pointer(&net->info.alias, g_free);
-    net->info.alias = qemuHotplugNetAlias(vm->def);
+    if (virDomainDefCompatibleDevice(vm->def, dev, NULL,
+                                     VIR_DOMAIN_DEVICE_ACTION_ATTACH, true) < 0)
+        return -1;
+    /* a user alias (ua-...) is kept, as libvirt does */
+    if (!net->info.alias || !STRPREFIX(net->info.alias, "ua-")) {
+        g_clear_pointer(&net->info.alias, g_free);
+        net->info.alias = qemuHotplugNetAlias(vm->def);
+    }
     if (qemuHotplugAssignLive(vm, xml, dev) < 0)
         return -1;
     alias = g_strdup(net->info.alias);
@@ -920,7 +928,8 @@ qemuHotplugAttachConfig(virDomainDef *def, virDomainDeviceDef *dev)
                        _("target %s already exists"), dev->data.disk->dst);
         return -1;
     }
-    if (qemuHotplugInsert(def, dev) < 0 ||
+    if (virDomainDefCompatibleDevice(def, dev, NULL, VIR_DOMAIN_DEVICE_ACTION_ATTACH, false) < 0 ||
+        qemuHotplugInsert(def, dev) < 0 ||
         !(qcaps = qemuDriverGetQEMUCapsForBinary(qemu_driver, def->emulator)) ||
         qemuDomainAssignAddresses(def, qcaps) < 0 ||
         virDomainDefValidate(def, 0, qemu_driver->xmlopt, NULL) < 0)
