@@ -511,6 +511,26 @@ def test_alias(d, g, conn):
     t.ok(code == libvirt.VIR_ERR_DEVICE_MISSING, "detach-device-alias of a gone alias: DEVICE_MISSING",
          (code, msg))
 
+    # an interface with a user alias keeps it; a second one with the same
+    # alias is refused
+    nic = ("<interface type='user'><mac address='52:54:00:aa:bb:05'/><model type='virtio'/>"
+           "<alias name='ua-hpnic'/></interface>")
+    code, res = lv_error(lambda: dom.attachDeviceFlags(nic, libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code is None and "<alias name='ua-hpnic'/>" in live_xml(d),
+         "an interface attached with the user alias ua-hpnic keeps it", (code, res))
+    r = d.virsh("qemu-monitor-command", NAME, "--hmp", "info network")
+    t.ok(r.rc == 0 and "ua-hpnic" in r.out and "hostua-hpnic" in r.out,
+         "QEMU has device ua-hpnic on backend hostua-hpnic", r)
+    code, msg = lv_error(lambda: dom.attachDeviceFlags(nic.replace("bb:05", "bb:06"),
+                                                       libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code is not None and "ua-hpnic" in msg, "a second device with alias ua-hpnic is refused",
+         (code, msg))
+    code, res = lv_error(lambda: dom.detachDeviceAlias("ua-hpnic", libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code is None and wait_for(lambda: "ua-hpnic" not in live_xml(d), 30),
+         "detach-device-alias ua-hpnic", (code, res))
+    t.ok(wait_for(lambda: ("removed", "ua-hpnic") in EVENTS, 10), "device-removed event for ua-hpnic",
+         EVENTS)
+
 
 def test_restart(d, g, qemu_uid):
     img = g.image("restart.raw")
