@@ -998,18 +998,20 @@ qemuDomainAttachDeviceFlags(virDomainPtr dom, const char *xml, unsigned int flag
     if (virDomainObjUpdateModificationImpact(vm, &flags) < 0)
         goto endjob;
 
+    /* a user alias must be new to every definition it goes into */
+    if (!(devLive = qemuHotplugParse(xml, vm->def)) ||
+        qemuHotplugCheckClass(devLive, !!(flags & VIR_DOMAIN_AFFECT_LIVE), true) < 0 ||
+        virDomainDeviceValidateAliasForHotplug(vm, devLive, flags) < 0)
+        goto endjob;
+
     /* the persistent change is checked first, committed last */
     if (flags & VIR_DOMAIN_AFFECT_CONFIG) {
         if (!(persDef = virDomainObjCopyPersistentDef(vm, qemu_driver->xmlopt, NULL)) ||
             !(devConf = qemuHotplugParse(xml, persDef)) ||
-            qemuHotplugCheckClass(devConf, false, true) < 0 ||
             qemuHotplugAttachConfig(persDef, devConf) < 0)
             goto endjob;
     }
     if (flags & VIR_DOMAIN_AFFECT_LIVE) {
-        if (!(devLive = qemuHotplugParse(xml, vm->def)) ||
-            qemuHotplugCheckClass(devLive, true, true) < 0)
-            goto endjob;
         if (devLive->type == VIR_DOMAIN_DEVICE_DISK)
             ret = qemuHotplugAttachDiskLive(vm, xml, devLive);
         else
