@@ -342,6 +342,19 @@ def test_refusals(d, g, conn, qemu_uid):
     t.ok(code == libvirt.VIR_ERR_OPERATION_UNSUPPORTED and "watchdog" in msg,
          "attaching a watchdog: VIR_ERR_OPERATION_UNSUPPORTED naming it", (code, msg))
 
+    img0 = g.image("bus.raw")
+    code, msg = lv_error(lambda: dom.attachDeviceFlags(disk_xml(img0, "sdc", bus="sata"),
+                                                       libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code == libvirt.VIR_ERR_OPERATION_UNSUPPORTED and "'sata' cannot be hot-plugged" in msg,
+         "a sata disk: VIR_ERR_OPERATION_UNSUPPORTED naming the bus", (code, msg))
+    code, msg = lv_error(lambda: dom.attachDeviceFlags(
+        disk_xml(img0, "sdc", bus="scsi",
+                 extra="<address type='drive' controller='1' bus='0' target='0' unit='0'/>"),
+        libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    t.ok(code == libvirt.VIR_ERR_OPERATION_UNSUPPORTED and "SCSI controller with index 1" in msg,
+         "a scsi disk on a controller the guest lacks: refused naming it", (code, msg))
+    t.eq(owner(img0), (0, 0, 0o600), "... the image untouched")
+
     # a raw image declared qcow2: QEMU refuses the format node
     img = g.image("notqcow2.raw")
     code, msg = lv_error(lambda: dom.attachDeviceFlags(disk_xml(img, "vde", fmt="qcow2"),
