@@ -594,6 +594,77 @@ testErrorReply(void)
 }
 
 
+/* The hot-plug commands (qemu_hotplug.c): their arguments as built, and
+ * QEMU's refusal reported with its words. */
+static void
+testHotplugCommands(void)
+{
+    fakeQMP *srv = testServerNew();
+    qemuMonitor *mon;
+    g_autoptr(tdmJSONValue) dev = NULL;
+    g_autoptr(tdmJSONValue) dev2 = NULL;
+    g_autoptr(tdmJSONValue) netdev = NULL;
+    g_autoptr(tdmJSONValue) nodes = NULL;
+    g_auto(GStrv) names = NULL;
+    g_auto(GStrv) bad = NULL;
+
+    fakeQMPExpect(srv, "device_add",
+                  "{\"driver\": \"virtio-blk-pci\", \"bus\": \"pci.0\", \"addr\": \"0x7\", "
+                  "\"drive\": \"libvirt-3-format\", \"id\": \"virtio-disk1\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "device_add", "{\"driver\": \"scsi-hd\", \"id\": \"scsi0-0-300-0\"}");
+    fakeQMPReplyError(srv, -1, "GenericError", "bad scsi device id: 300");
+    fakeQMPExpect(srv, "device_del", "{\"id\": \"virtio-disk1\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "netdev_add", "{\"type\": \"user\", \"id\": \"hostnet1\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "netdev_del", "{\"id\": \"hostnet1\"}");
+    fakeQMPReply(srv, -1, "{}");
+    fakeQMPExpect(srv, "qom-list", "{\"path\": \"/machine/peripheral\"}");
+    fakeQMPReply(srv, -1, "[{\"name\": \"type\", \"type\": \"string\"}, "
+                 "{\"name\": \"virtio-disk0\", \"type\": \"child<virtio-blk-pci>\"}, "
+                 "{\"name\": \"net0\", \"type\": \"child<virtio-net-pci>\"}]");
+    fakeQMPExpect(srv, "qom-list", "{\"path\": \"/machine/peripheral\"}");
+    fakeQMPReply(srv, -1, "[{\"type\": \"string\"}]");
+    fakeQMPExpect(srv, "query-named-block-nodes", "{\"flat\": true}");
+    fakeQMPReply(srv, -1, "[{\"node-name\": \"libvirt-2-format\", \"file\": \"/i.raw\"}]");
+
+    if (!(mon = testMonitorStart(srv))) {
+        CHECK("hotplug: start", false);
+        fakeQMPFree(srv);
+        return;
+    }
+    tdmJSONValueObjectCreate(&dev, "s:driver", "virtio-blk-pci", "s:bus", "pci.0",
+                             "s:addr", "0x7", "s:drive", "libvirt-3-format",
+                             "s:id", "virtio-disk1", NULL);
+    CHECK("hotplug: device_add with the device's properties",
+          qemuMonitorJSONDeviceAdd(mon, &dev) == 0 && !dev);
+    tdmJSONValueObjectCreate(&dev2, "s:driver", "scsi-hd", "s:id", "scsi0-0-300-0", NULL);
+    CHECK("hotplug: device_add refused by QEMU fails",
+          qemuMonitorJSONDeviceAdd(mon, &dev2) < 0);
+    CHECK("hotplug: ... with QEMU's error",
+          testErrorIs(VIR_ERR_INTERNAL_ERROR,
+                      "internal error: unable to execute QEMU command 'device_add': "
+                      "GenericError: bad scsi device id: 300"));
+    CHECK("hotplug: device_del by id", qemuMonitorJSONDeviceDel(mon, "virtio-disk1") == 0);
+    tdmJSONValueObjectCreate(&netdev, "s:type", "user", "s:id", "hostnet1", NULL);
+    CHECK("hotplug: netdev_add", qemuMonitorJSONNetdevAdd(mon, &netdev) == 0 && !netdev);
+    CHECK("hotplug: netdev_del by id", qemuMonitorJSONNetdevDel(mon, "hostnet1") == 0);
+    CHECK("hotplug: qom-list names",
+          qemuMonitorJSONQomListNames(mon, "/machine/peripheral", &names) == 0 && names &&
+          g_strv_length(names) == 3 && STREQ(names[1], "virtio-disk0") && STREQ(names[2], "net0"));
+    CHECK("hotplug: qom-list entry without a name is an error",
+          qemuMonitorJSONQomListNames(mon, "/machine/peripheral", &bad) < 0 && !bad &&
+          testErrorIs(VIR_ERR_INTERNAL_ERROR, "internal error: qom-list reply entry has no name"));
+    CHECK("hotplug: query-named-block-nodes as sent",
+          qemuMonitorJSONQueryNamedBlockNodes(mon, &nodes) == 0 && nodes &&
+          tdmJSONValueArraySize(nodes) == 1 &&
+          STREQ_NULLABLE(tdmJSONValueObjectGetString(tdmJSONValueArrayGet(nodes, 0), "file"),
+                         "/i.raw"));
+    CHECK("hotplug: script", testFinish(srv, mon));
+}
+
+
 /* getfd passes the fd with the command: the fake server gets a working
  * copy of it, the caller keeps its own. */
 static void
@@ -1084,6 +1155,7 @@ main(void)
     testNegotiation();
     testSimpleCommands();
     testStorageMigrationCommands();
+    testHotplugCommands();
     testErrorReply();
     testPassFd();
     testEventsOrder();

@@ -1219,13 +1219,16 @@ qemuCmdBuildNet(qemuCmd *cmd, virDomainNetDef *net, size_t idx)
                            net->info.alias, type);
             return -1;
         }
-        if (!opts->tapfds || idx >= opts->ntapfds || opts->tapfds[idx] < 0) {
+        if (opts->tapfdName) {
+            fd = g_strdup(opts->tapfdName);
+        } else if (!opts->tapfds || idx >= opts->ntapfds || opts->tapfds[idx] < 0) {
             virReportError(VIR_ERR_INTERNAL_ERROR,
                            _("no tap device was opened for interface '%s'"),
                            net->info.alias);
             return -1;
+        } else {
+            fd = g_strdup_printf("%d", opts->tapfds[idx]);
         }
-        fd = g_strdup_printf("%d", opts->tapfds[idx]);
         qemuPropsStr(&p, "type", "tap");
         qemuPropsStr(&p, "fd", fd);
         break;
@@ -2313,4 +2316,70 @@ qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
     if (!(argv = qemuBuildCommandLine(def, qcaps, &opts)))
         return NULL;
     return qemuBuildCommandLineToString(argv);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Hot-plug: one device's objects, as the command line has them
+ * ------------------------------------------------------------------------ */
+
+/* Runs @build for one device of @def and hands out the JSON objects it
+ * produced, in order, without their option names. */
+static char **
+qemuBuildHotplugObjects(virDomainDef *def,
+                        int (*build)(qemuCmd *cmd, void *dev),
+                        void *dev,
+                        const char *tapfdName)
+{
+    qemuBuildCommandLineOpts opts = { .monitorFd = -1, .privileged = !!tapfdName,
+                                      .tapfdName = tapfdName };
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    qemuCmd cmd = { .def = def, .opts = &opts, .argv = argv };
+    GPtrArray *objs;
+    size_t i;
+
+    if ((cmd.family = qemuDomainMachineGetFamily(def)) < 0)
+        return NULL;
+    if (build(&cmd, dev) < 0)
+        return NULL;
+    objs = g_ptr_array_new();
+    for (i = 1; i < argv->len; i += 2)
+        g_ptr_array_add(objs, g_strdup(g_ptr_array_index(argv, i)));
+    g_ptr_array_add(objs, NULL);
+    return (char **) g_ptr_array_free(objs, FALSE);
+}
+
+typedef struct _qemuBuildHotplugDisk qemuBuildHotplugDisk;
+struct _qemuBuildHotplugDisk {
+    virDomainDiskDef *disk;
+    unsigned int node;
+};
+
+static int
+qemuBuildHotplugDiskCb(qemuCmd *cmd, void *opaque)
+{
+    qemuBuildHotplugDisk *d = opaque;
+
+    return qemuCmdBuildDisk(cmd, d->disk, d->node);
+}
+
+char **
+qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk, unsigned int node)
+{
+    qemuBuildHotplugDisk d = { disk, node };
+
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugDiskCb, &d, NULL);
+}
+
+static int
+qemuBuildHotplugNetCb(qemuCmd *cmd, void *opaque)
+{
+    return qemuCmdBuildNet(cmd, opaque, 0);
+}
+
+char **
+qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net,
+                           const char *tapfdName)
+{
+    return qemuBuildHotplugObjects(def, qemuBuildHotplugNetCb, net, tapfdName);
 }

@@ -25,6 +25,9 @@ struct _qemuBuildCommandLineOpts {
      * interface has none */
     const int *tapfds;
     size_t ntapfds;
+    /* hot-plug of one interface: the name its tap's fd was given with
+     * getfd (tapfds unused) */
+    const char *tapfdName;
 };
 
 /* The argv (NULL-terminated, argv[0] = def->emulator) that starts @def
@@ -48,3 +51,18 @@ char *qemuBuildCommandLineToString(char **argv);
  * prints them). */
 char *qemuBuildNativeCommandLine(virDomainDef *def, qemuCaps *qcaps,
                                  const char *libDir, bool privileged);
+
+/* Hot-plug (qemu_hotplug.c): the JSON objects the command line would give
+ * QEMU for @disk of @def, which must carry its alias and address (the
+ * disk need not be in @def yet): the blockdev-add arguments of its storage
+ * and format nodes (named libvirt-@node-storage and libvirt-@node-format)
+ * and the device_add arguments, NULL-terminated.  NULL with an error
+ * reported (VIR_ERR_CONFIG_UNSUPPORTED for what Tandem cannot do). */
+char **qemuBuildDiskHotplugObjects(virDomainDef *def, virDomainDiskDef *disk,
+                                   unsigned int node);
+
+/* As qemuBuildDiskHotplugObjects for an <interface>: the netdev_add
+ * arguments (netdev id "host" + alias) and device_add's.  A tap
+ * interface's netdev takes the fd QEMU got with getfd as @tapfdName. */
+char **qemuBuildNetHotplugObjects(virDomainDef *def, virDomainNetDef *net,
+                                  const char *tapfdName);

@@ -50,6 +50,8 @@ qemuDomainObjPrivateFree(void *data)
     g_free(priv->logPath);
     g_free(priv->saveTmpPath);
     g_free(priv->vcpuTids);
+    g_free(priv->unplugAlias);
+    g_clear_pointer(&priv->unplugNodes, g_hash_table_unref);
     if (priv->pidfd >= 0)
         VIR_FORCE_CLOSE(priv->pidfd);
     qemuDomainJobObjClear(&priv->job);

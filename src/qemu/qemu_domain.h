@@ -64,6 +64,14 @@ struct _qemuDomainObjPrivate {
     bool dumpCompleted;     /* DUMP_COMPLETED seen during the dump job */
     char *dumpError;        /* its error; set and freed by the dump job */
 
+    /* device hot-unplug (qemu_hotplug.c) */
+    char *unplugAlias;      /* the device whose DEVICE_DELETED a detach
+                             * waits for (on vm->cond), set and cleared by
+                             * the thread holding that detach's modify job */
+    bool unplugDone;        /* that event came (set by the event loop) */
+    GHashTable *unplugNodes; /* alias -> format node of disks whose
+                              * device_del was sent, until their removal */
+
     qemuDomainJobObj job;   /* the job model: see qemu_domainjob.h */
     qemuMonitor *mon;       /* NULL while no QEMU runs; set and cleared with
                              * the domain lock held; threads inside the

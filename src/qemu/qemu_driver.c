@@ -23,6 +23,7 @@
 #include "qemu_command.h"
 #include "qemu_domain_query.h"
 #include "qemu_domain_devices.h"
+#include "qemu_hotplug.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
 #include "qemu_migration_postcopy.h"
@@ -2019,6 +2020,7 @@ qemuRegister(void)
         VIR_WARN("cannot bind the text domain '%s': %s", PACKAGE, g_strerror(errno));
     qemuDomainQueryRegister(&qemuHypervisorDriver);
     qemuDomainDevicesRegister(&qemuHypervisorDriver);
+    qemuHotplugRegister(&qemuHypervisorDriver);
     qemuAgentRegister(&qemuHypervisorDriver);
     qemuMigrationRegister(&qemuHypervisorDriver);
     qemuSaveRegister(&qemuHypervisorDriver);

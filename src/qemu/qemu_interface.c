@@ -130,10 +130,29 @@ qemuInterfaceCreateTap(virDomainDef *def, virDomainNetDef *net, int *tapfd)
 }
 
 int
+qemuInterfaceStartOne(virDomainDef *def, virDomainNetDef *net,
+                      virConnectPtr *conn, int *tapfd)
+{
+    *tapfd = -1;
+    if (!qemuInterfaceUsesTap(net))
+        return 0;
+
+    if (net->type == VIR_DOMAIN_NET_TYPE_NETWORK) {
+        if (!*conn && !(*conn = virGetConnectNetwork()))
+            return -1;
+        if (virDomainNetAllocateActualDevice(*conn, def, net) < 0)
+            return -1;
+        if (qemuInterfaceCheckActual(net) < 0)
+            return -1;
+    }
+    return qemuInterfaceCreateTap(def, net, tapfd);
+}
+
+int
 qemuInterfaceStartAll(virDomainObj *vm, bool privileged, int **tapfds)
 {
     virDomainDef *def = vm->def;
-    g_autoptr(virConnect) conn = NULL;
+    virConnectPtr conn = NULL;
     g_autofree int *fds = g_new(int, def->nnets + 1);
     size_t i;
 
@@ -141,77 +160,74 @@ qemuInterfaceStartAll(virDomainObj *vm, bool privileged, int **tapfds)
         fds[i] = -1;
 
     for (i = 0; privileged && i < def->nnets; i++) {
-        virDomainNetDef *net = def->nets[i];
-
-        if (!qemuInterfaceUsesTap(net))
-            continue;
-
-        if (net->type == VIR_DOMAIN_NET_TYPE_NETWORK) {
-            if (!conn && !(conn = virGetConnectNetwork()))
-                goto error;
-            if (virDomainNetAllocateActualDevice(conn, def, net) < 0)
-                goto error;
-            if (qemuInterfaceCheckActual(net) < 0)
-                goto error;
-        }
-        if (qemuInterfaceCreateTap(def, net, &fds[i]) < 0)
+        if (qemuInterfaceStartOne(def, def->nets[i], &conn, &fds[i]) < 0)
             goto error;
     }
+    if (conn)
+        virObjectUnref(conn);
     *tapfds = g_steal_pointer(&fds);
     return 0;
 
  error:
+    if (conn)
+        virObjectUnref(conn);
     for (i = 0; i < def->nnets; i++)
         VIR_FORCE_CLOSE(fds[i]);
     return -1;
 }
 
 void
+qemuInterfaceStopOne(virDomainDef *def, virDomainNetDef *net, virConnectPtr *conn)
+{
+    virErrorPtr err = NULL;
+
+    if (!qemuInterfaceUsesTap(net))
+        return;
+
+    virErrorPreserveLast(&err);
+    /* QEMU is gone (or let go of it): its descriptor closed, the kernel
+     * removed the tap.  One that is still there was left behind. */
+    if (net->ifname && virNetDevExists(net->ifname) == 1) {
+        VIR_DEBUG("deleting tap %s of '%s'", net->ifname, def->name);
+        if (virNetDevTapDelete(net->ifname, NULL) < 0)
+            VIR_WARN("cannot delete tap device %s of domain '%s': %s",
+                     net->ifname, def->name, virGetLastErrorMessage());
+    }
+
+    if (net->type == VIR_DOMAIN_NET_TYPE_NETWORK &&
+        virUUIDIsValid(net->data.network.portid)) {
+        char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+        virUUIDFormat(net->data.network.portid, uuidstr);
+        VIR_DEBUG("releasing port %s of network %s for '%s'", uuidstr,
+                  net->data.network.name, def->name);
+        virResetLastError();
+        if (!*conn)
+            *conn = virGetConnectNetwork();
+        /* its return value says nothing in libvirt 9.0: the error
+         * left behind does */
+        if (*conn)
+            ignore_value(virDomainNetReleaseActualDevice(*conn, def, net));
+        if (virGetLastError())
+            VIR_WARN("cannot release port %s of network '%s' (domain '%s'): %s",
+                     uuidstr, net->data.network.name, def->name,
+                     virGetLastErrorMessage());
+        memset(net->data.network.portid, 0, sizeof(net->data.network.portid));
+    }
+    virErrorRestore(&err);
+}
+
+void
 qemuInterfaceStopAll(virDomainObj *vm)
 {
     virDomainDef *def = vm->def;
-    g_autoptr(virConnect) conn = NULL;
-    virErrorPtr err = NULL;
+    virConnectPtr conn = NULL;
     size_t i;
 
-    virErrorPreserveLast(&err);
-    for (i = 0; i < def->nnets; i++) {
-        virDomainNetDef *net = def->nets[i];
-
-        if (!qemuInterfaceUsesTap(net))
-            continue;
-
-        /* QEMU is gone: its descriptor closed, the kernel removed the
-         * tap.  One that is still there was left behind. */
-        if (net->ifname && virNetDevExists(net->ifname) == 1) {
-            VIR_DEBUG("deleting tap %s of '%s'", net->ifname, def->name);
-            if (virNetDevTapDelete(net->ifname, NULL) < 0)
-                VIR_WARN("cannot delete tap device %s of domain '%s': %s",
-                         net->ifname, def->name, virGetLastErrorMessage());
-        }
-
-        if (net->type == VIR_DOMAIN_NET_TYPE_NETWORK &&
-            virUUIDIsValid(net->data.network.portid)) {
-            char uuidstr[VIR_UUID_STRING_BUFLEN];
-
-            virUUIDFormat(net->data.network.portid, uuidstr);
-            VIR_DEBUG("releasing port %s of network %s for '%s'", uuidstr,
-                      net->data.network.name, def->name);
-            virResetLastError();
-            if (!conn)
-                conn = virGetConnectNetwork();
-            /* its return value says nothing in libvirt 9.0: the error
-             * left behind does */
-            if (conn)
-                ignore_value(virDomainNetReleaseActualDevice(conn, def, net));
-            if (virGetLastError())
-                VIR_WARN("cannot release port %s of network '%s' (domain '%s'): %s",
-                         uuidstr, net->data.network.name, def->name,
-                         virGetLastErrorMessage());
-            memset(net->data.network.portid, 0, sizeof(net->data.network.portid));
-        }
-    }
-    virErrorRestore(&err);
+    for (i = 0; i < def->nnets; i++)
+        qemuInterfaceStopOne(def, def->nets[i], &conn);
+    if (conn)
+        virObjectUnref(conn);
 }
 
 void

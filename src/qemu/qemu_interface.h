@@ -24,6 +24,18 @@
  * set up stays recorded in vm->def for qemuInterfaceStopAll to undo. */
 int qemuInterfaceStartAll(virDomainObj *vm, bool privileged, int **tapfds);
 
+/* One interface of StartAll, for hot-plug (@net need not be in @def
+ * yet): its port and tap; *@tapfd -1 when it has none.  @conn: the network
+ * driver's connection, opened when needed (the caller unrefs it).  On
+ * error, what was set up stays recorded in @net for qemuInterfaceStopOne. */
+int qemuInterfaceStartOne(virDomainDef *def, virDomainNetDef *net,
+                          virConnectPtr *conn, int *tapfd);
+
+/* One interface of StopAll, after QEMU let go of its tap (hot-unplug, or
+ * a failed hot-plug).  Never fails. */
+void qemuInterfaceStopOne(virDomainDef *def, virDomainNetDef *net,
+                          virConnectPtr *conn);
+
 /* vm locked, QEMU gone.  Deletes tap devices that survived QEMU and
  * releases the network ports recorded in the live definition.  Never
  * fails (problems are logged); keeps the caller's error. */

@@ -1642,3 +1642,103 @@ qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state)
 
     return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
 }
+
+
+/* ------------------------------------------------------------------ */
+/* Device hot-plug (qemu_hotplug.c)                                    */
+/* ------------------------------------------------------------------ */
+
+int
+qemuMonitorJSONDeviceAdd(qemuMonitor *mon, tdmJSONValue **props)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("device_add", props);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONDeviceDel(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("device_del", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONNetdevAdd(qemuMonitor *mon, tdmJSONValue **props)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuildArgs("netdev_add", props);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONNetdevDel(qemuMonitor *mon, const char *id)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("netdev_del", "s:id", id, NULL);
+
+    return qemuMonitorJSONCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, NULL);
+}
+
+
+int
+qemuMonitorJSONParseQomListNamesReply(tdmJSONValue *reply, char ***names)
+{
+    g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(g_free);
+    tdmJSONValue *ret;
+    size_t n;
+    size_t i;
+
+    *names = NULL;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "qom-list", TDM_JSON_TYPE_ARRAY)))
+        return -1;
+    n = tdmJSONValueArraySize(ret);
+    for (i = 0; i < n; i++) {
+        const char *name = tdmJSONValueObjectGetString(tdmJSONValueArrayGet(ret, i), "name");
+
+        if (!name) {
+            virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                           _("qom-list reply entry has no name"));
+            return -1;
+        }
+        g_ptr_array_add(list, g_strdup(name));
+    }
+    g_ptr_array_add(list, NULL);
+    *names = (char **) g_ptr_array_free(g_steal_pointer(&list), FALSE);
+    return 0;
+}
+
+
+int
+qemuMonitorJSONQomListNames(qemuMonitor *mon, const char *path, char ***names)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("qom-list", "s:path", path, NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+
+    *names = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    return qemuMonitorJSONParseQomListNamesReply(reply, names);
+}
+
+
+int
+qemuMonitorJSONQueryNamedBlockNodes(qemuMonitor *mon, tdmJSONValue **nodes)
+{
+    g_autoptr(tdmJSONValue) cmd = tdmJSONCommandBuild("query-named-block-nodes",
+                                                      "b:flat", true, NULL);
+    g_autoptr(tdmJSONValue) reply = NULL;
+    tdmJSONValue *ret;
+
+    *nodes = NULL;
+    if (qemuMonitorSendCommand(mon, &cmd, QEMU_MONITOR_CMD_CLASS_QUERY, &reply) < 0)
+        return -1;
+    if (!(ret = qemuMonitorJSONGetReturn(reply, "query-named-block-nodes",
+                                         TDM_JSON_TYPE_ARRAY)))
+        return -1;
+    *nodes = tdmJSONValueCopy(ret);
+    return 0;
+}

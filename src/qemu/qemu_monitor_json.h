@@ -396,3 +396,22 @@ int qemuMonitorJSONBlockJobSetSpeed(qemuMonitor *mon, const char *jobId,
                                     unsigned long long speed);
 /* migrate-continue from the state @state ("pre-switchover") */
 int qemuMonitorJSONMigrateContinue(qemuMonitor *mon, const char *state);
+
+/* ------------------------------------------------------------------ */
+/* Device hot-plug (qemu_hotplug.c)                                    */
+/* ------------------------------------------------------------------ */
+
+/* device_add with the arguments @props (consumed) */
+int qemuMonitorJSONDeviceAdd(qemuMonitor *mon, tdmJSONValue **props);
+/* device_del of the device with id @id: QEMU asks the guest to let go
+ * of it; DEVICE_DELETED tells when it is gone */
+int qemuMonitorJSONDeviceDel(qemuMonitor *mon, const char *id);
+/* netdev_add with the arguments @props (consumed) */
+int qemuMonitorJSONNetdevAdd(qemuMonitor *mon, tdmJSONValue **props);
+/* netdev_del of the network backend @id */
+int qemuMonitorJSONNetdevDel(qemuMonitor *mon, const char *id);
+/* qom-list of @path: the names of its children, NULL-terminated */
+int qemuMonitorJSONQomListNames(qemuMonitor *mon, const char *path, char ***names);
+int qemuMonitorJSONParseQomListNamesReply(tdmJSONValue *reply, char ***names);
+/* query-named-block-nodes (flat): the array of nodes as QEMU sent it */
+int qemuMonitorJSONQueryNamedBlockNodes(qemuMonitor *mon, tdmJSONValue **nodes);

@@ -31,6 +31,7 @@
 #include "qemu_domainjob.h"
 #include "qemu_domain_query.h"
 #include "qemu_domain_devices.h"
+#include "qemu_hotplug.h"
 #include "qemu_agent.h"
 #include "qemu_migration.h"
 #include "qemu_migration_postcopy.h"
@@ -208,6 +209,8 @@ typedef enum {
                                                * migration closed */
     QEMU_PROCESS_EVENT_TRIM_MEMORY,  /* no domain: give freed heap back */
     QEMU_PROCESS_EVENT_IO_ERROR,     /* BLOCK_IO_ERROR: which disk (query-block) */
+    QEMU_PROCESS_EVENT_DEVICE_DELETED, /* DEVICE_DELETED nobody waited for:
+                                        * finish the removal (qemu_hotplug.c) */
 } qemuProcessEventType;
 
 typedef struct _qemuProcessEvent qemuProcessEvent;
@@ -217,7 +220,8 @@ struct _qemuProcessEvent {
     int id;              /* vm->def->id when it happened: stale events are dropped */
     unsigned long long asyncStarted; /* MIGRATION_CLIENT_GONE: the migration
                                       * job it is about (job.asyncStarted) */
-    tdmJSONValue *data;  /* IO_ERROR: a copy of the event's data */
+    tdmJSONValue *data;  /* IO_ERROR: a copy of the event's data;
+                          * DEVICE_DELETED: the alias (a string) */
 };
 
 /* vm locked.  Never waits: callable from the event loop thread. */
@@ -410,6 +414,9 @@ qemuProcessEventRun(gpointer data, gpointer opaque)
         break;
     case QEMU_PROCESS_EVENT_IO_ERROR:
         qemuDomainDevicesHandleIOError(vm, ev->id, ev->data);
+        break;
+    case QEMU_PROCESS_EVENT_DEVICE_DELETED:
+        qemuHotplugDeviceDeletedWork(vm, ev->id, tdmJSONValueGetString(ev->data));
         break;
     case QEMU_PROCESS_EVENT_TRIM_MEMORY:
         break;
@@ -619,9 +626,22 @@ qemuProcessMonitorDeviceDeleted(qemuMonitor *mon G_GNUC_UNUSED,
     virDomainObj *vm = opaque;
 
     virObjectLock(vm);
-    if (virDomainObjIsActive(vm))
-        qemuProcessQueueEvent(qemu_driver,
-                              virDomainEventDeviceRemovedNewFromObj(vm, devAlias));
+    if (virDomainObjIsActive(vm)) {
+        switch (qemuHotplugDeviceDeleted(vm, devAlias)) {
+        case QEMU_HOTPLUG_DELETED_WAITER:
+            break;
+        case QEMU_HOTPLUG_DELETED_DEFERRED: {
+            g_autoptr(tdmJSONValue) alias = tdmJSONValueNewString(devAlias);
+
+            qemuProcessEventSubmitData(qemu_driver, vm, QEMU_PROCESS_EVENT_DEVICE_DELETED, alias);
+            break;
+        }
+        case QEMU_HOTPLUG_DELETED_OTHER:
+            qemuProcessQueueEvent(qemu_driver,
+                                  virDomainEventDeviceRemovedNewFromObj(vm, devAlias));
+            break;
+        }
+    }
     virObjectUnlock(vm);
 }
 
@@ -1553,6 +1573,10 @@ qemuProcessReconnectThread(void *opaque)
         qemuAgentSetup(vm, asyncJob) < 0)
         goto stop;
     qemuInterfaceReconnectAll(vm);
+    /* needs the sync job: an adopted async job's domain waits for the next
+     * restart or its removal event */
+    if (asyncJob == QEMU_ASYNC_JOB_NONE)
+        qemuHotplugReconnect(vm);
 
     if (asyncJob != QEMU_ASYNC_JOB_NONE) {
         if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)

@@ -171,6 +171,7 @@ def _qemu_event_register(c):
 DEF_XML = None        # set by the test: the inactive XML of the defined domain
 RUN_XML = None        # and of a transient domain
 CDROM = "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk>"
+NIC = "<interface type='user'><mac address='52:54:00:7e:11:01'/><model type='virtio'/></interface>"
 
 
 def api_table():
@@ -310,6 +311,14 @@ def api_table():
         ("domainSendKey", "sendKey", lambda c: c.run.sendKey(0, 0, [30], 1, 0), DENIED, ["domain.send-input"]),
         ("domainUpdateDeviceFlags", "updateDeviceFlags(CONFIG)",
          lambda c: c.defd.updateDeviceFlags(CDROM, AFF_CONFIG), DENIED, ["domain.write", "domain.save"]),
+        ("domainAttachDevice", "attachDevice", lambda c: c.run.attachDevice(NIC), DENIED, ["domain.write"]),
+        ("domainAttachDeviceFlags", "attachDeviceFlags(CONFIG)",
+         lambda c: c.defd.attachDeviceFlags(NIC, AFF_CONFIG), DENIED, ["domain.write", "domain.save"]),
+        ("domainDetachDevice", "detachDevice", lambda c: c.run.detachDevice(NIC), DENIED, ["domain.write"]),
+        ("domainDetachDeviceFlags", "detachDeviceFlags(CONFIG)",
+         lambda c: c.defd.detachDeviceFlags(NIC, AFF_CONFIG), DENIED, ["domain.write", "domain.save"]),
+        ("domainDetachDeviceAlias", "detachDeviceAlias(CONFIG)",
+         lambda c: c.defd.detachDeviceAlias("net0", AFF_CONFIG), DENIED, ["domain.write", "domain.save"]),
         # memory, vCPUs, statistics
         ("domainMemoryStats", "memoryStats", lambda c: c.run.memoryStats(), ALLOWED, ["domain.read"]),
         ("domainSetMemoryStatsPeriod", "setMemoryStatsPeriod", lambda c: c.run.setMemoryStatsPeriod(3, 0),
