@@ -26,6 +26,113 @@ VIRSH_TIMEOUT = 60
 QEMU_BINARY = os.environ.get("QEMU_BINARY", "/usr/bin/qemu-system-x86_64")
 
 
+# ---------------------------------------------------------------------------
+# Sanitizer builds (configure --enable-sanitizers=address, `make check-asan`;
+# docs/ANALYSIS.md).  The module is built with ASan+UBSan; the programs that
+# dlopen it (libvirtd, virsh, python3 itself for embedded URIs) are not, so
+# the ASan runtime must be loaded first into each of them: this script
+# re-executes itself once with LD_PRELOAD set, and every process it starts
+# inherits that (QEMU does not: Tandem gives it a clean environment).
+# ASan and UBSan write their reports under one directory per test script;
+# a script with any report there fails (TAP.done() adds a failing check,
+# any other script bails out at exit).  Leaks are not checked here: libvirtd
+# and virsh are killed or leak on exit by design; the unit tests check them.
+SAN_PRELOAD = os.environ.get("TANDEM_SAN_PRELOAD", "")
+SAN_REPORT_DIR = os.environ.get("TANDEM_SAN_REPORT_DIR", "")
+
+
+def _san_reexec():
+    if not SAN_PRELOAD:
+        return
+    preload = os.environ.get("LD_PRELOAD", "")
+    if SAN_REPORT_DIR and SAN_PRELOAD in preload.split(":"):
+        return
+    name = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0]
+    report_dir = tempfile.mkdtemp(prefix="tandem-san-%s-" % name,
+                                  dir=os.environ.get("TANDEM_TEST_TMPDIR") or None)
+    env = dict(os.environ)
+    # libtirpc too: ASan intercepts the xdr* functions and binds them when
+    # it starts; in python3, which dlopens libvirt (and so libtirpc) later,
+    # they would stay unbound and the first RPC message jumps to address 0.
+    tirpc = "libtirpc.so.3"
+    if not any(os.path.exists(os.path.join(d, tirpc))
+               for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")):
+        tirpc = ""
+    env["LD_PRELOAD"] = ":".join(x for x in (SAN_PRELOAD, tirpc, preload) if x)
+    env["TANDEM_SAN_REPORT_DIR"] = report_dir
+    # qemu-img runs its coroutines on stacks of its own, which ASan does not
+    # follow: with the runtime preloaded it warns, then hangs.  It is found
+    # through PATH (by the tests and by Tandem), so a wrapper there runs it
+    # without the preload.
+    bindir = os.path.join(report_dir, "bin")
+    os.mkdir(bindir)
+    for prog in ("qemu-img",):
+        real = shutil.which(prog)
+        if not real:
+            continue
+        wrapper = os.path.join(bindir, prog)
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' % real)
+        os.chmod(wrapper, 0o755)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    opts = "halt_on_error=1:detect_leaks=0:log_path=%s/asan" % report_dir
+    env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), opts) if x)
+    opts = "halt_on_error=1:print_stacktrace=1:log_path=%s/ubsan" % report_dir
+    env["UBSAN_OPTIONS"] = ":".join(x for x in (env.get("UBSAN_OPTIONS"), opts) if x)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+_san_reexec()
+
+
+_san_seen = set()
+
+
+def san_reports():
+    """The sanitizer reports written by processes of this script since the
+    last call (text, empty when there are none or this is no sanitizer
+    build)."""
+    if not SAN_PRELOAD or not SAN_REPORT_DIR:
+        return ""
+    out = []
+    try:
+        names = sorted(os.listdir(SAN_REPORT_DIR))
+    except OSError:
+        return ""
+    for n in names:
+        if n in _san_seen or not n.startswith(("asan.", "ubsan.")):
+            continue
+        _san_seen.add(n)
+        try:
+            with open(os.path.join(SAN_REPORT_DIR, n), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        # warnings alone (qemu-img's coroutines: "ASan doesn't fully
+        # support makecontext/swapcontext") are no report
+        if any(m in text for m in ("==ERROR: ", "runtime error:", "SUMMARY: ")):
+            out.append("==> %s <==\n%s" % (n, text))
+    return "\n".join(out)
+
+
+def _san_check_at_exit():
+    reports = san_reports()
+    if reports:
+        for line in reports.splitlines():
+            print("# " + line, flush=True)
+        print("Bail out! sanitizer reports in %s" % SAN_REPORT_DIR, flush=True)
+        os._exit(1)
+    if SAN_REPORT_DIR and not _san_seen and not os.environ.get("TANDEM_KEEP_TMP"):
+        shutil.rmtree(SAN_REPORT_DIR, ignore_errors=True)
+
+
+if SAN_PRELOAD:
+    import atexit
+    atexit.register(_san_check_at_exit)
+
+
 def qemu_version():
     """The installed QEMU's version as (text, libvirt number), e.g.
     ("7.2.22", 7002022)."""
@@ -75,6 +182,12 @@ class TAP:
             self.ok(False, "%s (exception)" % name, traceback.format_exc())
 
     def done(self):
+        if SAN_PRELOAD:
+            # processes that are still running (daemons the script forgot)
+            # may report later: the exit hook looks again
+            reports = san_reports()
+            self.ok(not reports, "no ASan/UBSan reports from this script's processes",
+                    reports)
         print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
 
