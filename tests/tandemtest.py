@@ -58,7 +58,17 @@ def _san_reexec():
     if not any(os.path.exists(os.path.join(d, tirpc))
                for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")):
         tirpc = ""
-    env["LD_PRELOAD"] = ":".join(x for x in (SAN_PRELOAD, tirpc, preload) if x)
+    # libvirtd and virsh drop the preload from their environment once
+    # started (tests/sanitizers/unpreload.c): libvirt passes LD_PRELOAD on
+    # to QEMU, which must not run with the ASan runtime (see qemu-img below)
+    unpreload = os.path.join(report_dir, "unpreload.so")
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", unpreload,
+                        os.path.join(SRCDIR, "tests", "sanitizers", "unpreload.c")],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write("cannot build unpreload.so:\n%s" % r.stderr)
+        unpreload = ""
+    env["LD_PRELOAD"] = ":".join(x for x in (SAN_PRELOAD, tirpc, unpreload, preload) if x)
     env["TANDEM_SAN_REPORT_DIR"] = report_dir
     # Programs that never load the module run without the preload, through
     # wrappers first in PATH (the tests and Tandem find them there):
@@ -90,6 +100,7 @@ _san_reexec()
 
 
 _san_seen = set()
+_san_reported = []
 
 
 def san_reports():
@@ -116,6 +127,7 @@ def san_reports():
         # support makecontext/swapcontext") are no report
         if any(m in text for m in ("==ERROR: ", "runtime error:", "SUMMARY: ")):
             out.append("==> %s <==\n%s" % (n, text))
+            _san_reported.append(n)
     return "\n".join(out)
 
 
@@ -126,7 +138,7 @@ def _san_check_at_exit():
             print("# " + line, flush=True)
         print("Bail out! sanitizer reports in %s" % SAN_REPORT_DIR, flush=True)
         os._exit(1)
-    if SAN_REPORT_DIR and not _san_seen and not os.environ.get("TANDEM_KEEP_TMP"):
+    if SAN_REPORT_DIR and not _san_reported and not os.environ.get("TANDEM_KEEP_TMP"):
         shutil.rmtree(SAN_REPORT_DIR, ignore_errors=True)
 
 
