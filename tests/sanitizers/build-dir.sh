@@ -5,7 +5,7 @@
 # automake refuses a second build directory beside a configured source tree
 # (make would find the source tree's objects through VPATH), so DIR/tree gets
 # a copy of the sources made by `make distdir` and DIR itself is configured
-# from it.  Files whose content did not change keep their time stamps, so a
+# from it.  Files whose content did not change keep their timestamps, so a
 # second run rebuilds only what changed.  Run from the top build directory
 # of a configured tree; MAKE, CONFIGURE_WRAPPER (e.g. scan-build) and
 # LIBVIRT_SRC (reused, never fetched again) come from the environment.
@@ -25,7 +25,7 @@ rm -rf "$dir/tree.new"
 $MAKE -s distdir distdir="$dir/tree.new" >/dev/null
 dir=$(pwd)/$dir
 stage=$dir/tree.new
-# copy into DIR/tree only what differs (cmp), keeping the stage's time stamps
+# copy into DIR/tree only what differs (cmp), keeping the stage's timestamps
 mkdir -p "$dir/tree"
 (cd "$stage" && find . -type d) | (cd "$dir/tree" && xargs mkdir -p)
 (cd "$stage" && find . -type f -o -type l) | while read -r f; do
