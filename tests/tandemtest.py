@@ -62,7 +62,7 @@ def _san_reexec():
     # started (tests/sanitizers/unpreload.c): libvirt passes LD_PRELOAD on
     # to QEMU, which must not run with the ASan runtime (see qemu-img below)
     unpreload = os.path.join(report_dir, "unpreload.so")
-    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", unpreload,
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I", BUILDDIR, "-o", unpreload,
                         os.path.join(SRCDIR, "tests", "sanitizers", "unpreload.c")],
                        capture_output=True, text=True)
     if r.returncode != 0:

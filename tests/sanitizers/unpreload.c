@@ -8,6 +8,8 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <config.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
