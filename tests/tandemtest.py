@@ -32,7 +32,8 @@ QEMU_BINARY = os.environ.get("QEMU_BINARY", "/usr/bin/qemu-system-x86_64")
 # dlopen it (libvirtd, virsh, python3 itself for embedded URIs) are not, so
 # the ASan runtime must be loaded first into each of them: this script
 # re-executes itself once with LD_PRELOAD set, and every process it starts
-# inherits that (QEMU does not: Tandem gives it a clean environment).
+# inherits that (but libvirtd and virsh drop it for the QEMUs they start,
+# and a few programs get wrappers without it: see below).
 # ASan and UBSan write their reports under one directory per test script;
 # a script with any report there fails (TAP.done() adds a failing check,
 # any other script bails out at exit).  Leaks are not checked here: libvirtd
