@@ -236,6 +236,7 @@ static void
 testWorkerMain(void *opaque)
 {
     testWorker *w = opaque;
+    int rc;
 
     w->tid = virThreadSelfID();
     if (w->api)
@@ -243,17 +244,19 @@ testWorkerMain(void *opaque)
 
     virObjectLock(w->vm);
     if (w->async != QEMU_ASYNC_JOB_NONE)
-        w->rc = qemuDomainObjBeginAsyncJob(w->vm, w->async,
-                                           VIR_DOMAIN_JOB_OPERATION_UNKNOWN, 0);
+        rc = qemuDomainObjBeginAsyncJob(w->vm, w->async,
+                                        VIR_DOMAIN_JOB_OPERATION_UNKNOWN, 0);
     else if (w->agent)
-        w->rc = qemuDomainObjBeginAgentJob(w->vm, QEMU_AGENT_JOB_QUERY);
+        rc = qemuDomainObjBeginAgentJob(w->vm, QEMU_AGENT_JOB_QUERY);
     else
-        w->rc = qemuDomainObjBeginJob(w->vm, w->job);
-    if (w->rc < 0)
+        rc = qemuDomainObjBeginJob(w->vm, w->job);
+    if (rc < 0)
         testWorkerSaveError(w);
     virObjectUnlock(w->vm);
 
+    /* @rc is read by testWorkerWaitStarted under w->lock */
     g_mutex_lock(&w->lock);
+    w->rc = rc;
     w->holding = w->rc == 0;
     g_cond_broadcast(&w->cond);
     while (w->rc == 0 && w->hold && !w->released)

@@ -20,6 +20,7 @@
 #include "fakeqmp.h"
 #include "virerror.h"
 #include "virevent.h"
+#include "virobject.h"
 
 static int failures;
 
@@ -1125,7 +1126,9 @@ testCloseWakesWaiters(void)
         fakeQMPFree(srv);
         return;
     }
-    w.mon = mon;
+    /* the waiter holds a reference of its own, as qemuDomainObjEnterMonitor
+     * does (qemu_monitor.h): the close releases only the owner's */
+    w.mon = virObjectRef(mon);
     w.rc = -2;
     thread = g_thread_new("status", testStatusWorker, &w);
     fakeQMPWaitScript(srv, 5000);
@@ -1133,6 +1136,7 @@ testCloseWakesWaiters(void)
     start = g_get_monotonic_time();
     CHECK("close: script", testFinish(srv, mon));
     g_thread_join(thread);
+    virObjectUnref(w.mon);
     CHECK("close: waiter failed at once",
           w.rc == -1 && g_get_monotonic_time() - start < 1000 * 1000);
     CHECK("close: no eof callback for an owner close", testEventsCount(&ev.eof) == 0);
@@ -1150,6 +1154,10 @@ main(void)
     }
     g_mutex_init(&ev.lock);
     ev.events = g_string_new(NULL);
+    /* the default main context exists before the loop thread starts (as
+     * in libvirtd): created lazily by that thread, it would reach this one
+     * through glib's own atomics, which ThreadSanitizer does not see */
+    (void) g_main_context_default();
     g_thread_unref(g_thread_new("eventloop", testEventLoop, NULL));
 
     testNegotiation();

@@ -453,7 +453,9 @@ testDiscardKeepsOld(const void *opaque G_GNUC_UNUSED)
         testFail("the previous file changed");
     testNoTempFiles();
 
-    /* a directory is refused before anything is created */
+    /* a directory is refused before anything is created (tmpPath is an
+     * output: the first call's name is freed first) */
+    g_clear_pointer(&tmp, g_free);
     if (qemuSaveImageCreate(testDir, testXML, 0, &tmp, &off) >= 0)
         testFail("creating an image over a directory succeeded");
     testNoTempFiles();

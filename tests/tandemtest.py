@@ -26,6 +26,128 @@ VIRSH_TIMEOUT = 60
 QEMU_BINARY = os.environ.get("QEMU_BINARY", "/usr/bin/qemu-system-x86_64")
 
 
+# ---------------------------------------------------------------------------
+# Sanitizer builds (configure --enable-sanitizers=address, `make check-asan`;
+# docs/ANALYSIS.md).  The module is built with ASan+UBSan; the programs that
+# dlopen it (libvirtd, virsh, python3 itself for embedded URIs) are not, so
+# the ASan runtime must be loaded first into each of them: this script
+# re-executes itself once with LD_PRELOAD set, and every process it starts
+# inherits that (but libvirtd and virsh drop it for the QEMUs they start,
+# and a few programs get wrappers without it: see below).
+# ASan and UBSan write their reports under one directory per test script;
+# a script with any report there fails (TAP.done() adds a failing check,
+# any other script bails out at exit).  Leaks are not checked here: libvirtd
+# and virsh are killed or leak on exit by design; the unit tests check them.
+SAN_PRELOAD = os.environ.get("TANDEM_SAN_PRELOAD", "")
+SAN_REPORT_DIR = os.environ.get("TANDEM_SAN_REPORT_DIR", "")
+
+
+def _san_reexec():
+    if not SAN_PRELOAD:
+        return
+    preload = os.environ.get("LD_PRELOAD", "")
+    if SAN_REPORT_DIR and SAN_PRELOAD in preload.split(":"):
+        return
+    name = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0]
+    report_dir = tempfile.mkdtemp(prefix="tandem-san-%s-" % name,
+                                  dir=os.environ.get("TANDEM_TEST_TMPDIR") or None)
+    env = dict(os.environ)
+    # libtirpc too: ASan intercepts the xdr* functions and binds them when
+    # it starts; in python3, which dlopens libvirt (and so libtirpc) later,
+    # they would stay unbound and the first RPC message jumps to address 0.
+    tirpc = "libtirpc.so.3"
+    if not any(os.path.exists(os.path.join(d, tirpc))
+               for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")):
+        tirpc = ""
+    # libvirtd and virsh drop the preload from their environment once
+    # started (tests/sanitizers/unpreload.c): libvirt passes LD_PRELOAD on
+    # to QEMU, which must not run with the ASan runtime (see qemu-img below)
+    unpreload = os.path.join(report_dir, "unpreload.so")
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I", BUILDDIR, "-o", unpreload,
+                        os.path.join(SRCDIR, "tests", "sanitizers", "unpreload.c")],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write("cannot build unpreload.so:\n%s" % r.stderr)
+        unpreload = ""
+    env["LD_PRELOAD"] = ":".join(x for x in (SAN_PRELOAD, tirpc, unpreload, preload) if x)
+    env["TANDEM_SAN_REPORT_DIR"] = report_dir
+    # Programs that never load the module run without the preload, through
+    # wrappers first in PATH (the tests and Tandem find them there):
+    # qemu-img runs its coroutines on stacks of its own, which ASan does not
+    # follow (it warns, then hangs); the session bus of the virt-manager
+    # test would pass the runtime on to at-spi-bus-launcher, which then
+    # never answers; Xvfb needs none either.
+    bindir = os.path.join(report_dir, "bin")
+    os.mkdir(bindir)
+    for prog in ("qemu-img", "dbus-daemon", "Xvfb"):
+        real = shutil.which(prog)
+        if not real:
+            continue
+        wrapper = os.path.join(bindir, prog)
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' % real)
+        os.chmod(wrapper, 0o755)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    opts = "halt_on_error=1:detect_leaks=0:log_path=%s/asan" % report_dir
+    env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), opts) if x)
+    opts = "halt_on_error=1:print_stacktrace=1:log_path=%s/ubsan" % report_dir
+    env["UBSAN_OPTIONS"] = ":".join(x for x in (env.get("UBSAN_OPTIONS"), opts) if x)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+_san_reexec()
+
+
+_san_seen = set()
+_san_reported = []
+
+
+def san_reports():
+    """The sanitizer reports written by processes of this script since the
+    last call (text, empty when there are none or this is no sanitizer
+    build)."""
+    if not SAN_PRELOAD or not SAN_REPORT_DIR:
+        return ""
+    out = []
+    try:
+        names = sorted(os.listdir(SAN_REPORT_DIR))
+    except OSError:
+        return ""
+    for n in names:
+        if n in _san_seen or not n.startswith(("asan.", "ubsan.")):
+            continue
+        _san_seen.add(n)
+        try:
+            with open(os.path.join(SAN_REPORT_DIR, n), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        # warnings alone (qemu-img's coroutines: "ASan doesn't fully
+        # support makecontext/swapcontext") are no report
+        if any(m in text for m in ("==ERROR: ", "runtime error:", "SUMMARY: ")):
+            out.append("==> %s <==\n%s" % (n, text))
+            _san_reported.append(n)
+    return "\n".join(out)
+
+
+def _san_check_at_exit():
+    reports = san_reports()
+    if reports:
+        for line in reports.splitlines():
+            print("# " + line, flush=True)
+        print("Bail out! sanitizer reports in %s" % SAN_REPORT_DIR, flush=True)
+        os._exit(1)
+    if SAN_REPORT_DIR and not _san_reported and not os.environ.get("TANDEM_KEEP_TMP"):
+        shutil.rmtree(SAN_REPORT_DIR, ignore_errors=True)
+
+
+if SAN_PRELOAD:
+    import atexit
+    atexit.register(_san_check_at_exit)
+
+
 def qemu_version():
     """The installed QEMU's version as (text, libvirt number), e.g.
     ("7.2.22", 7002022)."""
@@ -75,6 +197,12 @@ class TAP:
             self.ok(False, "%s (exception)" % name, traceback.format_exc())
 
     def done(self):
+        if SAN_PRELOAD:
+            # processes that are still running (daemons the script forgot)
+            # may report later: the exit hook looks again
+            reports = san_reports()
+            self.ok(not reports, "no ASan/UBSan reports from this script's processes",
+                    reports)
         print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
 

@@ -216,6 +216,9 @@ qemuSaveWaitMigration(virQEMUDriver *driver,
             return 0;
         case QEMU_MONITOR_MIGRATION_STATUS_CANCELLED:
         case QEMU_MONITOR_MIGRATION_STATUS_ERROR:
+            /* the copy thread may have failed since the loop began (a full
+             * disk): QEMU's error is then only its closed socket */
+            ignore_value(qemuSaveImageStreamDone(stream, &streamFailed));
             if (qemuDomainObjAsyncJobAbortRequested(vm)) {
                 virReportError(VIR_ERR_OPERATION_ABORTED, "%s",
                                _("save job: canceled by client"));

@@ -466,17 +466,19 @@ qemuSaveImageStreamSetBytes(qemuSaveImageStream *s, unsigned long long bytes)
     g_mutex_unlock(&s->lock);
 }
 
-/* The end of the thread: @errmsg NULL on success (stolen). */
+/* The end of the thread: @errmsg NULL on success (stolen).  The outcome
+ * is published before the connection is closed: QEMU fails on the closed
+ * socket, and whoever sees QEMU fail must find the copy's reason here. */
 static void
 qemuSaveImageStreamEnd(qemuSaveImageStream *s, char *errmsg)
 {
-    VIR_FORCE_CLOSE(s->connFd);
     g_mutex_lock(&s->lock);
     s->done = true;
     s->failed = !!errmsg;
     s->errmsg = errmsg;
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
+    VIR_FORCE_CLOSE(s->connFd);
     if (errmsg)
         VIR_DEBUG("save image stream %s ended: %s", s->sockPath, errmsg);
     else
