@@ -40,13 +40,49 @@ VIR_LOG_INIT("qemu.qemu_domain_query");
 /* Helpers                                                                */
 /* ---------------------------------------------------------------------- */
 
+/* The error of a query on a domain that does not run: after a migration
+ * handed it to another host (shut off, migrated; or its QEMU exiting in
+ * the Confirm that follows), it says so, still "domain is not running"
+ * as libvirt words it.  vm locked. */
+static void
+qemuQueryReportNotRunning(virDomainObj *vm, const char *why)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    int reason = 0;
+    virDomainState state = virDomainObjGetState(vm, &reason);
+
+    if ((state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED) ||
+        (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+         priv->job.phase >= QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE &&
+         priv->job.phase != QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain is not running: '%s' has migrated to another host"),
+                       vm->def->name);
+    } else if (why) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("domain '%s' is not running: %s"), vm->def->name, why);
+    } else {
+        virReportError(VIR_ERR_OPERATION_INVALID, "%s", _("domain is not running"));
+    }
+}
+
+/* virDomainObjCheckActive, naming a migration that took the domain away. */
+static int
+qemuQueryCheckActive(virDomainObj *vm)
+{
+    if (virDomainObjIsActive(vm))
+        return 0;
+    qemuQueryReportNotRunning(vm, NULL);
+    return -1;
+}
+
 /* Begins @job and checks the domain still runs.  On failure no job is held. */
 static int
 qemuQueryBeginJobActive(virDomainObj *vm, qemuDomainJob job)
 {
     if (qemuDomainObjBeginJob(vm, job) < 0)
         return -1;
-    if (virDomainObjCheckActive(vm) < 0) {
+    if (qemuQueryCheckActive(vm) < 0) {
         qemuDomainObjEndJob(vm);
         return -1;
     }
@@ -150,9 +186,12 @@ qemuQueryProcRSS(virDomainObj *vm, unsigned long long *rss)
     /* No file: reaped; no resident pages: a zombie (its memory is gone).
      * Either way QEMU exited (destroyed or crashed) while this call was
      * running. */
-    virReportError(VIR_ERR_OPERATION_INVALID,
-                   _("domain '%s' is not running: its QEMU process %d has exited"),
-                   vm->def->name, (int) vm->pid);
+    {
+        g_autofree char *why = g_strdup_printf(_("its QEMU process %d has exited"),
+                                               (int) vm->pid);
+
+        qemuQueryReportNotRunning(vm, why);
+    }
     return -1;
 }
 
@@ -1058,7 +1097,7 @@ qemuDomainGetCPUStats(virDomainPtr dom,
         return -1;
     if (virDomainGetCPUStatsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    if (virDomainObjCheckActive(vm) < 0)
+    if (qemuQueryCheckActive(vm) < 0)
         goto cleanup;
 
     if (start_cpu >= 0) {
@@ -1420,7 +1459,7 @@ qemuDomainInterfaceStats(virDomainPtr dom,
         return -1;
     if (virDomainInterfaceStatsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    if (virDomainObjCheckActive(vm) < 0)
+    if (qemuQueryCheckActive(vm) < 0)
         goto cleanup;
 
     isMac = virMacAddrParse(device, &mac) == 0;
@@ -1475,7 +1514,7 @@ qemuDomainGetControlInfo(virDomainPtr dom, virDomainControlInfoPtr info, unsigne
     priv = QEMU_DOMAIN_PRIVATE(vm);
     if (virDomainGetControlInfoEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
-    if (virDomainObjCheckActive(vm) < 0)
+    if (qemuQueryCheckActive(vm) < 0)
         goto cleanup;
     if (virTimeMillisNow(&now) < 0)
         goto cleanup;

@@ -216,6 +216,10 @@ def test_managed_and_back(a, b, kernel):
     t.ok(domstate(b, "mig1").startswith("running"), "mig1 runs on B", domstate(b, "mig1"))
     t.ok(wait_for(lambda: not alive(pid_a), 20), "A's QEMU is gone")
     t.eq(domstate(a, "mig1"), "shut off (migrated)", "A: shut off (migrated), still defined")
+    r = a.virsh("dommemstat", "mig1")
+    t.ok(r.rc != 0 and "Requested operation is not valid: domain is not running: "
+         "'mig1' has migrated to another host" in r.err,
+         "A: a query after the handover says the domain has migrated", r)
     t.eq(b.virsh("list", "--transient", "--name").out.split(), ["mig1"], "B: transient")
     info = jobinfo(a, "mig1")
     r = a.virsh("domjobinfo", "--completed", "mig1")
