@@ -245,7 +245,18 @@ def test_dump(d, kernel, outdir, realdir):
     p = subprocess.Popen(["virsh", "-q", "-c", d.uri, "dump", "--memory-only",
                           "dump1", os.path.join(outdir, "kill.core")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = wait_for(lambda: jobinfo(d, "dump1").get("Operation") == "Dump", 30)
+    # the kill must come once the status file records the dump job (its
+    # phase is written before QEMU is asked to dump; killed earlier, the
+    # restarted daemon rightly knows of no dump)
+    status = d.private("/run/libvirt/qemu/dump1.xml")
+
+    def dump_recorded():
+        try:
+            with open(status) as f:
+                return "async='dump'" in f.read()
+        except OSError:
+            return False
+    seen = wait_for(dump_recorded, 30)
     d.stop(sig=signal.SIGKILL)
     p.communicate(timeout=60)
     d.start()
@@ -259,7 +270,9 @@ def test_dump(d, kernel, outdir, realdir):
         # virsh shows a failed job's error message with --anystats only;
         # QEMU's RESUME event may show the guest running a moment before
         # the reconnect thread ends the recovered job
-        wait_for(lambda: jobinfo(d, "dump1", "--completed", "--anystats").get("Job type") != "None", 30)
+        # (--keep-completed: a plain --completed read clears the stats)
+        wait_for(lambda: jobinfo(d, "dump1", "--completed", "--keep-completed",
+                                 "--anystats").get("Job type") != "None", 30)
         info = jobinfo(d, "dump1", "--completed", "--anystats")
         t.ok(info.get("Job type") == "Failed" and
              "interrupted by a restart of the daemon" in info.get("Error message", ""),
