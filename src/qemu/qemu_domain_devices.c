@@ -415,10 +415,8 @@ qemuDomainDevicesSetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
 /* Events                                                                 */
 /* ---------------------------------------------------------------------- */
 
-/* Does QEMU's device name @qdev (a qdev id or a QOM path) name the device
- * with libvirt alias @alias? */
-static bool
-qemuDevicesQdevMatches(const char *qdev, const char *alias)
+bool
+qemuDomainDevicesQdevMatches(const char *qdev, const char *alias)
 {
     const char *rest;
 
@@ -440,7 +438,7 @@ qemuDevicesDiskByQdev(virDomainDef *def, const char *qdev)
     size_t i;
 
     for (i = 0; i < def->ndisks; i++) {
-        if (qemuDevicesQdevMatches(qdev, def->disks[i]->info.alias))
+        if (qemuDomainDevicesQdevMatches(qdev, def->disks[i]->info.alias))
             return def->disks[i];
     }
     return NULL;
@@ -889,9 +887,8 @@ qemuDomainOpenGraphicsFD(virDomainPtr dom, unsigned int idx, unsigned int flags)
 /* virsh change-media / update-device                                     */
 /* ---------------------------------------------------------------------- */
 
-/* The number N of a node name "libvirt-N-..." (0 if it is not one). */
-static unsigned int
-qemuDevicesNodeIndex(const char *name)
+unsigned int
+qemuDomainDevicesNodeIndex(const char *name)
 {
     unsigned int n = 0;
     char *end = NULL;
@@ -945,7 +942,7 @@ qemuDevicesQueryDrive(qemuMonitor *mon,
     if (qemuMonitorJSONQueryBlock(mon, &info, &ninfo) < 0)
         return -1;
     for (i = 0; i < ninfo; i++) {
-        if (!qemuDevicesQdevMatches(info[i].qdev, id))
+        if (!qemuDomainDevicesQdevMatches(info[i].qdev, id))
             continue;
         *trayOpen = info[i].trayOpen;
         if (nodeName) {
@@ -970,7 +967,7 @@ static void
 qemuDevicesDelMediumNodes(qemuMonitor *mon, const char *formatName)
 {
     virErrorPtr err = NULL;
-    unsigned int n = qemuDevicesNodeIndex(formatName);
+    unsigned int n = qemuDomainDevicesNodeIndex(formatName);
 
     if (!formatName)
         return;
@@ -1018,7 +1015,7 @@ qemuDevicesChangeMediaMon(qemuMonitor *mon,
         if (qemuMonitorJSONQueryNamedBlockNodeNames(mon, &names) < 0)
             return -1;
         for (i = 0; names[i]; i++)
-            maxIndex = MAX(maxIndex, qemuDevicesNodeIndex(names[i]));
+            maxIndex = MAX(maxIndex, qemuDomainDevicesNodeIndex(names[i]));
         storageName = g_strdup_printf("libvirt-%u-storage", maxIndex + 1);
         formatName = g_strdup_printf("libvirt-%u-format", maxIndex + 1);
 

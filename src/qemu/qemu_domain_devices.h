@@ -18,6 +18,13 @@ void qemuDomainDevicesRegister(virHypervisorDriver *driver);
  * a modify job held).  vm locked. */
 int qemuDomainDevicesSetup(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
 
+/* Does QEMU's device name @qdev (a qdev id or a QOM path) name the device
+ * with libvirt alias @alias? */
+bool qemuDomainDevicesQdevMatches(const char *qdev, const char *alias);
+
+/* The number N of a node name "libvirt-N-..." (0 if it is not one). */
+unsigned int qemuDomainDevicesNodeIndex(const char *name);
+
 /* BLOCK_IO_ERROR (@data: its data), from the event pool: the IO_ERROR and
  * IO_ERROR_REASON events of the disk it is about (found with query-block,
  * under a query job).  vm locked, no job; @id: vm->def->id when it

@@ -28,6 +28,7 @@
 #include "qemu_command.h"
 #include "qemu_domain.h"
 #include "qemu_domain_address.h"
+#include "qemu_domain_devices.h"
 #include "qemu_interface.h"
 #include "qemu_monitor_json.h"
 #include "qemu_security.h"
@@ -77,39 +78,6 @@ qemuHotplugCheckClass(virDomainDeviceDef *dev, bool live, bool attach)
                                   : _("persistent detach of device '%s' is not supported")),
                    virDomainDeviceTypeToString(dev->type));
     return -1;
-}
-
-
-/* The number N of a node name "libvirt-N-format" (0 if it is not one). */
-static unsigned int
-qemuHotplugNodeIndex(const char *name)
-{
-    unsigned int n = 0;
-    char *end = NULL;
-
-    if (!name || !STRPREFIX(name, "libvirt-"))
-        return 0;
-    if (virStrToLong_ui(name + strlen("libvirt-"), &end, 10, &n) < 0 ||
-        !end || *end != '-')
-        return 0;
-    return n;
-}
-
-
-/* Does QEMU's device name @qdev (an id or a QOM path) name @alias? */
-static bool
-qemuHotplugQdevIs(const char *qdev, const char *alias)
-{
-    const char *rest;
-
-    if (!qdev)
-        return false;
-    if (STREQ(qdev, alias))
-        return true;
-    if (!(rest = STRSKIP(qdev, "/machine/peripheral/")) || !STRPREFIX(rest, alias))
-        return false;
-    rest += strlen(alias);
-    return *rest == '\0' || *rest == '/';
 }
 
 
@@ -418,7 +386,7 @@ qemuHotplugAttachDiskLive(virDomainObj *vm, const char *xml, virDomainDeviceDef 
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
     for (i = 0; names[i]; i++)
-        node = MAX(node, qemuHotplugNodeIndex(names[i]));
+        node = MAX(node, qemuDomainDevicesNodeIndex(names[i]));
     node++;
     storageName = g_strdup_printf("libvirt-%u-storage", node);
     formatName = g_strdup_printf("libvirt-%u-format", node);
@@ -586,7 +554,7 @@ qemuHotplugQueryDiskNode(qemuMonitor *mon, const char *alias)
         return NULL;
     }
     for (i = 0; i < ninfo; i++) {
-        if (qemuHotplugQdevIs(info[i].qdev, alias) && info[i].inserted) {
+        if (qemuDomainDevicesQdevMatches(info[i].qdev, alias) && info[i].inserted) {
             node = g_strdup(info[i].nodeName);
             break;
         }
@@ -625,7 +593,7 @@ qemuHotplugFindOrphanFormat(qemuMonitor *mon, const char *path)
         bool used = false;
 
         if (!name || !file || STRNEQ(file, path) ||
-            qemuHotplugNodeIndex(name) == 0 || !g_str_has_suffix(name, "-format"))
+            qemuDomainDevicesNodeIndex(name) == 0 || !g_str_has_suffix(name, "-format"))
             continue;
         for (j = 0; j < ninfo; j++) {
             if (info[j].inserted && STREQ_NULLABLE(info[j].nodeName, name))
@@ -671,8 +639,8 @@ qemuHotplugFinishRemoval(virDomainObj *vm, const char *devAlias)
             return -1;
         if (!format)
             format = qemuHotplugFindOrphanFormat(mon, path);
-        if (format && qemuHotplugNodeIndex(format) > 0 && g_str_has_suffix(format, "-format"))
-            storage = g_strdup_printf("libvirt-%u-storage", qemuHotplugNodeIndex(format));
+        if (format && qemuDomainDevicesNodeIndex(format) > 0 && g_str_has_suffix(format, "-format"))
+            storage = g_strdup_printf("libvirt-%u-storage", qemuDomainDevicesNodeIndex(format));
         if (format && qemuMonitorJSONBlockdevDel(mon, format) < 0) {
             VIR_WARN("cannot remove block node %s: %s", format, virGetLastErrorMessage());
             rc = -1;
