@@ -50,13 +50,6 @@ VIR_LOG_INIT("qemu.qemu_migration");
 /* how often a waiting step refreshes the progress from QEMU (ms) */
 #define QEMU_MIGRATION_POLL_MS 250
 
-static void
-qemuMigrationQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 /* After the async job ended (vm locked): the job-completed event with the
  * final statistics when the migration succeeded, as libvirt sends it on
  * both hosts. */
@@ -71,7 +64,7 @@ qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm)
     if (!done || done->type != VIR_DOMAIN_JOB_COMPLETED ||
         qemuDomainJobInfoToParams(done, &type, &params, &nparams) < 0)
         return;
-    qemuMigrationQueueEvent(driver,
+    qemuDriverQueueEvent(driver,
                             virDomainEventJobCompletedNewFromObj(vm, params, nparams));
 }
 
@@ -874,7 +867,7 @@ qemuMigrationSrcStopMigrated(virQEMUDriver *driver,
         virDomainDeleteConfig(driver->paths.configDir,
                               driver->paths.autostartDir, vm) == 0) {
         vm->persistent = 0;
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_UNDEFINED,
                                     VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
     }
@@ -921,7 +914,7 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
             else if (status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE) {
                 virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
                                      VIR_DOMAIN_RUNNING_MIGRATION_CANCELED);
-                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                             VIR_DOMAIN_EVENT_RESUMED,
                                             VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
             }
@@ -1030,7 +1023,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
             virDomainObjListRemove(driver->domains, vm);
             goto cleanup;
         }
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     VIR_DOMAIN_EVENT_DEFINED_ADDED));
         /* libvirt wants a URI even when no data will move */
@@ -1113,7 +1106,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     priv->migrationConn = dconn;
     portAcquired = false;
 
-    qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                 VIR_DOMAIN_EVENT_STARTED,
                                 VIR_DOMAIN_EVENT_STARTED_MIGRATED));
     if (qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
@@ -1242,12 +1235,12 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         }
         running = true;
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_RESUMED,
                                     VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
     } else {
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_SUSPENDED,
                                     VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     }
@@ -1282,7 +1275,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         vm->newDef = persistent;
         vm->persistent = 1;
         defined = !existed;
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
                                             : VIR_DOMAIN_EVENT_DEFINED_ADDED));
@@ -1346,7 +1339,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                                   driver->paths.autostartDir, vm) == 0) {
             vm->persistent = 0;
             g_clear_pointer(&vm->newDef, virDomainDefFree);
-            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_UNDEFINED,
                                         VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
         }
@@ -1815,7 +1808,7 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
             virDomainDeleteConfig(qemu_driver->paths.configDir,
                                   qemu_driver->paths.autostartDir, vm) == 0) {
             vm->persistent = 0;
-            qemuMigrationQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_UNDEFINED,
                                         VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
             virDomainObjListRemove(qemu_driver->domains, vm);

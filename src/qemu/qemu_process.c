@@ -62,13 +62,6 @@ VIR_LOG_INIT("qemu.qemu_process");
 /* Small helpers                                                          */
 /* ---------------------------------------------------------------------- */
 
-static void
-qemuProcessQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 static int
 qemuProcessPidfdOpen(pid_t pid)
 {
@@ -289,7 +282,7 @@ qemuProcessHandleExit(virQEMUDriver *driver, virDomainObj *vm, int id)
     VIR_INFO("QEMU of domain '%s' (pid %d) exited: %s", vm->def->name,
              (int) vm->pid, priv->gotShutdown ? "shut down" : "unexpectedly");
     qemuProcessStop(driver, vm, reason);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED, eventDetail));
 
  endjob:
@@ -324,7 +317,7 @@ qemuProcessHandleFakeReboot(virQEMUDriver *driver, virDomainObj *vm, int id)
     priv->gotShutdown = false;
     priv->fakeReboot = false;
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
     qemuDomainObjSaveStatus(driver, vm);
 
@@ -515,7 +508,7 @@ qemuProcessMonitorStop(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
         reason = priv->pausedReason ? priv->pausedReason : VIR_DOMAIN_PAUSED_UNKNOWN;
         priv->pausedReason = 0;
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, reason);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_SUSPENDED,
                                   qemuProcessPausedEventDetail(reason)));
         qemuDomainObjSaveStatus(qemu_driver, vm);
@@ -535,7 +528,7 @@ qemuProcessMonitorResume(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
         virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
         reason != VIR_DOMAIN_PAUSED_STARTING_UP) {
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_RESUMED,
                                   VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
         qemuDomainObjSaveStatus(qemu_driver, vm);
@@ -566,7 +559,7 @@ qemuProcessMonitorShutdown(qemuMonitor *mon G_GNUC_UNUSED,
 
     priv->gotShutdown = true;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_UNKNOWN);
-    qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_SHUTDOWN,
                               guestInitiated ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST
                                              : VIR_DOMAIN_EVENT_SHUTDOWN_HOST));
@@ -593,7 +586,7 @@ qemuProcessMonitorReset(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
 
     virObjectLock(vm);
     if (virDomainObjIsActive(vm))
-        qemuProcessQueueEvent(qemu_driver, virDomainEventRebootNewFromObj(vm));
+        qemuDriverQueueEvent(qemu_driver, virDomainEventRebootNewFromObj(vm));
     virObjectUnlock(vm);
 }
 
@@ -608,7 +601,7 @@ qemuProcessMonitorGuestPanic(qemuMonitor *mon G_GNUC_UNUSED,
     virObjectLock(vm);
     if (virDomainObjIsActive(vm)) {
         virDomainObjSetState(vm, VIR_DOMAIN_CRASHED, VIR_DOMAIN_CRASHED_PANICKED);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_CRASHED,
                                   VIR_DOMAIN_EVENT_CRASHED_PANICKED));
         if (vm->def->onCrash == VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY && vm->pid > 0)
@@ -637,7 +630,7 @@ qemuProcessMonitorDeviceDeleted(qemuMonitor *mon G_GNUC_UNUSED,
             break;
         }
         case QEMU_HOTPLUG_DELETED_OTHER:
-            qemuProcessQueueEvent(qemu_driver,
+            qemuDriverQueueEvent(qemu_driver,
                                   virDomainEventDeviceRemovedNewFromObj(vm, devAlias));
             break;
         }
@@ -669,7 +662,7 @@ qemuProcessHandleWatchdog(virDomainObj *vm, tdmJSONValue *data)
     for (i = 0; action && i < G_N_ELEMENTS(qemuProcessWatchdogActions); i++) {
         if (STREQ(action, qemuProcessWatchdogActions[i])) {
             VIR_INFO("watchdog of '%s' fired: %s", vm->def->name, action);
-            qemuProcessQueueEvent(qemu_driver,
+            qemuDriverQueueEvent(qemu_driver,
                                   virDomainEventWatchdogNewFromObj(vm, i));
             return;
         }
@@ -731,7 +724,7 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
 
     if (data)
         details = tdmJSONValueToString(data, false);
-    qemuProcessQueueEvent(qemu_driver,
+    qemuDriverQueueEvent(qemu_driver,
                           virDomainQemuMonitorEventNew(vm->def->id, vm->def->name,
                                                        vm->def->uuid, event,
                                                        seconds, micros, details));
@@ -766,7 +759,7 @@ qemuProcessMonitorMigrationPass(qemuMonitor *mon G_GNUC_UNUSED,
     QEMU_DOMAIN_PRIVATE(vm)->job.progress.memIteration = pass;
     /* virsh migrate --postcopy-after-precopy switches on the second one */
     if (virDomainObjIsActive(vm))
-        qemuProcessQueueEvent(qemu_driver,
+        qemuDriverQueueEvent(qemu_driver,
                               virDomainEventMigrationIterationNewFromObj(vm, pass));
     qemuDomainObjSignalAsyncJob(vm);
     virObjectUnlock(vm);
@@ -948,7 +941,7 @@ qemuProcessKillAndStop(virQEMUDriver *driver,
     QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
     qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
     qemuProcessStop(driver, vm, reason);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED, detail));
 }
 
@@ -1629,7 +1622,7 @@ qemuProcessReconnectThread(void *opaque)
     VIR_DEBUG("could not reconnect to '%s': %s", vm->def->name, virGetLastErrorMessage());
     qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
                                                   : VIR_DOMAIN_SHUTOFF_UNKNOWN);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED,
                               VIR_DOMAIN_EVENT_STOPPED_FAILED));
 
@@ -1760,7 +1753,7 @@ qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id)
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
         if (virDomainObjIsActive(vm)) {
             qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
-            qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                       VIR_DOMAIN_EVENT_STOPPED,
                                       VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
         }
