@@ -410,6 +410,9 @@ qemuDomainJobDescribeHolders(qemuDomainJobObj *job,
 {
     g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
 
+    if (job->reconnecting)
+        virBufferAsprintf(&buf, "reconnect thread=%llu (connecting to QEMU after the driver started)",
+                          job->reconnectOwner);
     if (sync && job->destroying)
         qemuDomainJobDescribeOne(&buf, "job", "destroy", NULL,
                                  job->destroyOwner, job->destroyStarted, now);
@@ -552,6 +555,55 @@ qemuDomainJobObjClear(qemuDomainJobObj *job)
 }
 
 /* ------------------------------------------------------------------ */
+/* The reconnect gate                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Must @self wait for the reconnect thread? */
+static bool
+qemuDomainJobGated(qemuDomainJobObj *job, unsigned long long self)
+{
+    return job->reconnecting && job->reconnectOwner != self;
+}
+
+void
+qemuDomainObjBeginReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    job->reconnecting = true;
+    job->reconnectOwner = 0;
+}
+
+void
+qemuDomainObjTakeReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    if (!job->reconnecting || job->reconnectOwner != 0) {
+        QEMU_JOB_ASSERT_FAIL("lock rule: thread %llu claims a reconnect gate that is %s",
+                             virThreadSelfID(), job->reconnecting ? "claimed" : "open");
+        return;
+    }
+    job->reconnectOwner = virThreadSelfID();
+}
+
+void
+qemuDomainObjEndReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    if (job->reconnectOwner != 0 && job->reconnectOwner != virThreadSelfID())
+        QEMU_JOB_ASSERT_FAIL("lock rule: thread %llu opens the reconnect gate of thread %llu",
+                             virThreadSelfID(), job->reconnectOwner);
+    job->reconnecting = false;
+    job->reconnectOwner = 0;
+    virCondBroadcast(&job->cond);
+}
+
+/* ------------------------------------------------------------------ */
 /* Sync jobs                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -605,7 +657,7 @@ qemuDomainObjBeginDestroyJob(virDomainObj *vm,
     /* Wake the async job and everybody waiting: the domain is going away. */
     virCondBroadcast(&job->asyncCond);
 
-    while (job->destroying || job->monitorHolders > 0) {
+    while (job->destroying || job->monitorHolders > 0 || qemuDomainJobGated(job, self)) {
         if (timedOut) {
             g_autofree char *holders = NULL;
 
@@ -722,7 +774,8 @@ qemuDomainObjBeginJobInternal(virDomainObj *vm,
             blockedByAsync = true;
         }
 
-        if (!blockedByAsync && qemuDomainJobSlotFree(job, want))
+        if (!blockedByAsync && !qemuDomainJobGated(job, self) &&
+            qemuDomainJobSlotFree(job, want))
             break;
 
         if (timedOut) {
@@ -880,7 +933,8 @@ qemuDomainObjBeginAsyncJob(virDomainObj *vm,
     job->waiters++;
     while (job->asyncJob != QEMU_ASYNC_JOB_NONE ||
            job->active != QEMU_JOB_NONE ||
-           job->destroying) {
+           job->destroying ||
+           qemuDomainJobGated(job, self)) {
         int rc;
 
         if (timedOut) {
@@ -1168,7 +1222,7 @@ qemuDomainObjBeginAgentJob(virDomainObj *vm, qemuDomainAgentJob agentJob)
     start = qemuDomainJobNow();
     deadline = start + qemuDomainJobGetWaitTimeoutMs();
     job->waiters++;
-    while (job->agentActive != QEMU_AGENT_JOB_NONE) {
+    while (job->agentActive != QEMU_AGENT_JOB_NONE || qemuDomainJobGated(job, self)) {
         int rc;
 
         if (timedOut) {
@@ -1544,9 +1598,13 @@ qemuDomainJobClearCompleted(virDomainObj *vm)
 /* <job type='modify' agent='none' async='migration out' phase='perform3'
  *      asyncOwner='1234' asyncOwnerAPI='virDomainMigratePerform3Params'
  *      asyncStarted='1700000000000' operation='outgoing migration'
- *      flags='0x1' peerURI='qemu+unix:///system?socket=...'/>
- * (peerURI: a peer-to-peer migration-out only.)  Written only when some job is held.  The sync and agent jobs are
- * recorded so that reconnect knows what was interrupted. */
+ *      flags='0x1' peerURI='qemu+unix:///system?socket=...'>
+ *   <createdImage path='/var/lib/libvirt/images/vm.qcow2'/>
+ * </job>
+ * (peerURI: a peer-to-peer migration-out only; createdImage: the images a
+ * migration-in's Prepare created.)  Written only when some job is held.
+ * The sync and agent jobs are recorded so that reconnect knows what was
+ * interrupted. */
 void
 qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
 {

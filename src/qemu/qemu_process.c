@@ -1543,6 +1543,7 @@ qemuProcessReconnectThread(void *opaque)
     asyncJob = priv->job.asyncJob;
     phase = priv->job.phase;
     qemuDomainObjResetInterruptedJobs(vm);
+    qemuDomainObjTakeReconnect(vm);
 
     qemuProcessGraphicsMarkPortsUsed(vm);
     if (asyncJob != QEMU_ASYNC_JOB_NONE)
@@ -1580,6 +1581,9 @@ qemuProcessReconnectThread(void *opaque)
     rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto stop;
+    /* the monitor works: other threads' jobs need not wait any more (the
+     * recovery below may ask another host for a minute) */
+    qemuDomainObjEndReconnect(vm);
 
     /* an interrupted migration is resolved by its phase */
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT || asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
@@ -1636,6 +1640,9 @@ qemuProcessReconnectThread(void *opaque)
         qemuDumpRecover(vm, asyncJob, phase);
         qemuDomainObjEndAsyncJob(vm);
     } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        /* an incoming storage migration undone: its new images go too */
+        if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN && !virDomainObjIsActive(vm))
+            qemuMigrationDstNBDRemoveCreated(vm);
         qemuDomainObjSetAsyncJobResult(vm, migrated || virDomainObjIsActive(vm) ?
                                        VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
                                        NULL);
@@ -1648,6 +1655,8 @@ qemuProcessReconnectThread(void *opaque)
         virDomainObjListRemove(driver->domains, vm);
 
  cleanup:
+    if (priv->job.reconnecting)
+        qemuDomainObjEndReconnect(vm);
     virDomainObjEndAPI(&vm);
 }
 
@@ -1663,11 +1672,16 @@ qemuProcessReconnectOne(virDomainObj *vm, void *opaque G_GNUC_UNUSED)
         return 0;
     }
     name = g_strdup_printf("reconnect-%s", vm->def->name);
+    /* API calls wait for the reconnect thread from now on */
+    qemuDomainObjBeginReconnect(vm);
     virObjectRef(vm);
     virObjectUnlock(vm);
     if (virThreadCreateFull(&thread, false, qemuProcessReconnectThread,
                             name, false, vm) < 0) {
         VIR_ERROR(_("cannot start a thread to reconnect to domain"));
+        virObjectLock(vm);
+        qemuDomainObjEndReconnect(vm);
+        virObjectUnlock(vm);
         virObjectUnref(vm);
     }
     return 0;

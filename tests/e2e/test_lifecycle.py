@@ -7,6 +7,7 @@
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import glob
 import json
 import os
 import pwd
@@ -276,6 +277,7 @@ def test_autodestroy(d):
 
 def test_embedded():
     e = Embedded("lc-embed")
+    pids = []
     try:
         path = write_tmp(bare_xml("emb1"))
         r = e.virsh("define", path)
@@ -284,7 +286,35 @@ def test_embedded():
         t.ok(r.rc == 0 and r.out.split("\n").count("") >= 0, "embedded: start/suspend/destroy in one virsh", r)
         t.contains(r.out, "running (booted)", "embedded: running after start")
         t.contains(r.out, "shut off (destroyed)", "embedded: destroyed")
+
+        # every virsh is a new process that reconnects to the running guest:
+        # its first calls already find the monitor (the reconnect gate);
+        # they used to fail with "QEMU monitor is not available"
+        r = e.virsh("start", "emb1")
+        t.ok(r.rc == 0, "embedded: start in one process", r)
+        pids = glob.glob(os.path.join(e.root, "run", "emb1.pid"))
+        t.eq(len(pids), 1, "embedded: the QEMU's pid file")
+        for i in range(3):
+            r = e.virsh("qemu-monitor-command", "emb1", '{"execute":"query-status"}')
+            t.ok(r.rc == 0 and '"status":"running"' in r.out,
+                 "embedded: a new process's first monitor call answers (%d)" % (i + 1), r)
+        r = e.virsh("suspend emb1; domstate --reason emb1; resume emb1; domstate --reason emb1")
+        t.ok(r.rc == 0 and "paused (user)" in r.out and "running (unpaused)" in r.out,
+             "embedded: suspend and resume at once in a new process", r)
+        r = e.virsh("destroy", "emb1")
+        t.ok(r.rc == 0 and "is gone" not in r.err,
+             "embedded: destroy at once in a new process, not racing the reconnect", r)
+        t.eq(e.virsh("domstate", "--reason", "emb1").out.strip(), "shut off (destroyed)",
+             "embedded: destroyed by the new process")
     finally:
+        for path in pids:
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip())
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
         e.cleanup()
 
 
