@@ -1330,6 +1330,22 @@ testStatusXML(void)
                                                          QEMU_MIGRATION_OUT_PHASE_STORAGE),
                          "storage"));
 
+    /* the images a migration-in's Prepare created go with the job, in the
+     * status file, escaped; an image without a path is refused */
+    CHECK(testParseJob(vm2, "<job type='none' async='migration-in' phase='prepare' "
+                            "flags='0x40'>\n  <createdImage path='/i/a&amp;b.qcow2'/>\n"
+                            "  <createdImage path='/i/c.img'/>\n</job>") == 0);
+    CHECK(job2->createdImages && STREQ(job2->createdImages[0], "/i/a&b.qcow2") &&
+          STREQ_NULLABLE(job2->createdImages[1], "/i/c.img") && !job2->createdImages[2]);
+    g_clear_pointer(&xml2, g_free);
+    xml2 = testFormatJob(vm2);
+    CHECK(xml2 && strstr(xml2, " flags='0x40'>\n  <createdImage path='/i/a&amp;b.qcow2'/>\n"
+                               "  <createdImage path='/i/c.img'/>\n</job>\n"));
+    CHECK(testParseJob(vm2, "<job type='none' async='migration-in' phase='prepare'>"
+                            "<createdImage/></job>") < 0);
+    CHECK(testErrorIs(VIR_ERR_INTERNAL_ERROR,
+                      "internal error: a created image of the job has no path"));
+
     /* errors */
     CHECK(testParseJob(vm2, "<job type='none' async='save' phase='perform3'/>") < 0);
     CHECK(testErrorIs(VIR_ERR_INTERNAL_ERROR,

@@ -548,6 +548,7 @@ qemuDomainJobObjClear(qemuDomainJobObj *job)
     g_free(job->agentOwnerAPI);
     g_free(job->asyncOwnerAPI);
     g_free(job->peerURI);
+    g_strfreev(job->createdImages);
     g_free(job->errmsg);
     if (job->completed)
         qemuDomainJobInfoFree(job->completed);
@@ -1023,6 +1024,7 @@ qemuDomainObjEndAsyncJob(virDomainObj *vm)
     job->operation = VIR_DOMAIN_JOB_OPERATION_UNKNOWN;
     job->apiFlags = 0;
     g_clear_pointer(&job->peerURI, g_free);
+    g_clear_pointer(&job->createdImages, g_strfreev);
     job->abortRequested = false;
     job->status = VIR_DOMAIN_JOB_NONE;
     memset(&job->progress, 0, sizeof(job->progress));
@@ -1610,6 +1612,7 @@ qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
 {
     qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
     qemuDomainJob active = job->destroying ? QEMU_JOB_DESTROY : job->active;
+    size_t i;
 
     if (active == QEMU_JOB_NONE &&
         job->agentActive == QEMU_AGENT_JOB_NONE &&
@@ -1632,7 +1635,16 @@ qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
         virBufferAsprintf(buf, " flags='0x%lx'", job->apiFlags);
         virBufferEscapeString(buf, " peerURI='%s'", job->peerURI);
     }
-    virBufferAddLit(buf, "/>\n");
+    if (job->asyncJob == QEMU_ASYNC_JOB_NONE || !job->createdImages) {
+        virBufferAddLit(buf, "/>\n");
+        return;
+    }
+    virBufferAddLit(buf, ">\n");
+    virBufferAdjustIndent(buf, 2);
+    for (i = 0; job->createdImages[i]; i++)
+        virBufferEscapeString(buf, "<createdImage path='%s'/>\n", job->createdImages[i]);
+    virBufferAdjustIndent(buf, -2);
+    virBufferAddLit(buf, "</job>\n");
 }
 
 int
@@ -1652,6 +1664,9 @@ qemuDomainJobParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
     g_autofree char *flags = NULL;
     unsigned long long apiFlags = 0;
     int phaseNum = 0;
+    g_autofree xmlNodePtr *images = NULL;
+    int nimages;
+    int i;
 
     if (!(node = virXPathNode("./job[1]", ctxt)))
         return 0;
@@ -1708,6 +1723,17 @@ qemuDomainJobParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
         job->apiFlags = apiFlags;
         g_free(job->peerURI);
         job->peerURI = virXMLPropString(node, "peerURI");
+        g_clear_pointer(&job->createdImages, g_strfreev);
+        if ((nimages = virXPathNodeSet("./createdImage", ctxt, &images)) > 0) {
+            job->createdImages = g_new0(char *, nimages + 1);
+            for (i = 0; i < nimages; i++) {
+                if (!(job->createdImages[i] = virXMLPropString(images[i], "path"))) {
+                    virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                                   _("a created image of the job has no path"));
+                    return -1;
+                }
+            }
+        }
         job->mask = qemuDomainAsyncJobDefaultMask[async];
         job->status = VIR_DOMAIN_JOB_UNBOUNDED;
     }

@@ -252,6 +252,10 @@ struct _qemuDomainJobObj {
                                          * destination daemon's URI, kept in
                                          * the status file so that a restarted
                                          * source can ask it (F9) */
+    char **createdImages;               /* a migration-in: the disk images its
+                                         * Prepare created (storage migration,
+                                         * NULL-terminated), removed when it
+                                         * fails; kept in the status file */
     bool abortRequested;                /* set by qemuDomainObjAbortAsyncJob */
     virDomainJobType status;            /* BOUNDED/UNBOUNDED while running; the
                                          * job sets COMPLETED/FAILED/CANCELLED */

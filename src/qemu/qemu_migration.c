@@ -968,8 +968,6 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_autofree char *inURI = NULL;
     unsigned short port = 0;
     bool portAcquired = false;
-    g_auto(GStrv) created = NULL;
-    size_t i;
     int ret = -1;
 
     if (!domXML) {
@@ -1073,7 +1071,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     }
 
     if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
-        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie, &created) < 0)
+        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie) < 0)
         goto endjob;
     if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                          QEMU_PROCESS_START_INCOMING) < 0)
@@ -1125,10 +1123,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     if (portAcquired)
         virPortAllocatorRelease(port);
     /* images created for the storage migration go with it */
-    for (i = 0; created && created[i]; i++) {
-        if (unlink(created[i]) < 0)
-            VIR_WARN("cannot remove the image %s: %s", created[i], g_strerror(errno));
-    }
+    qemuMigrationDstNBDRemoveCreated(vm);
     qemuDomainObjEndAsyncJob(vm);
  remove:
     if (!vm->persistent && !virDomainObjIsActive(vm))
@@ -1329,6 +1324,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         virErrorPreserveLast(&err);
         qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
                                VIR_DOMAIN_EVENT_STOPPED_FAILED);
+        qemuMigrationDstNBDRemoveCreated(vm);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;
@@ -2096,6 +2092,7 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         qemuDomainObjAdoptAsyncJob(vm);
         qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
                                VIR_DOMAIN_EVENT_STOPPED_FAILED);
+        qemuMigrationDstNBDRemoveCreated(vm);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;

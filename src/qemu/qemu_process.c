@@ -1522,9 +1522,11 @@ qemuProcessIsOurQEMU(virDomainObj *vm)
     return sawName;
 }
 
-/* The reconnect thread of one domain.  It takes the modify job, or adopts
- * the async job the status file recorded (that job's phase decides what
- * happens to it) and works under it. */
+/* The reconnect thread of one domain.  It claims the reconnect gate the
+ * driver's start shut (docs/THREADS.txt section 3), takes the modify job,
+ * or adopts the async job the status file recorded (that job's phase
+ * decides what happens to it) and works under it; it opens the gate once
+ * the monitor answered, or after it stopped the domain. */
 static void
 qemuProcessReconnectThread(void *opaque)
 {

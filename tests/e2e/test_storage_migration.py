@@ -15,7 +15,10 @@
 # QEMU, nothing on the destination), the same in the RAM phase after the
 # copy; the destination's QEMU killed during the copy; the source daemon
 # killed during the copy (after its restart the guest runs there, no job
-# or node left);
+# or node left); the destination daemon killed and restarted during the
+# copy (its recovery destroys the incoming guest);
+# an image the destination created for the copy removed whenever the
+# migration fails (abort, destination QEMU killed, either daemon restarted);
 # a missing destination image created (--copy-storage-all) or refused
 # naming it (--copy-storage-inc); --postcopy with a storage copy refused.
 #
@@ -280,19 +283,23 @@ def test_copy_inc(a, b, kernel, work):
     a.virsh("undefine", "sto2")
 
 
-def start_big(a, kernel, work, name):
+def start_big(a, kernel, work, name, create_dst=True):
+    """A guest with 32 MiB of disk data on A.  Without @create_dst the
+    destination image does not exist: B's Prepare creates it, and must
+    remove it when the migration fails."""
     src = os.path.join(work, "%s-src.img" % name)
     dst = os.path.join(work, "%s-dst.img" % name)
     img("create", "-f", "raw", src, "32M")
     qemu_io(src, "raw", "write -P 0x42 0 32M")
-    img("create", "-f", "raw", dst, "32M")
+    if create_dst:
+        img("create", "-f", "raw", dst, "32M")
     virsh_file(a, "define", disk_xml(name, kernel, src, "raw"))
     r = a.virsh("start", name)
     return r, dst
 
 
 def test_abort(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto3")
+    r, dst = start_big(a, kernel, work, "sto3", create_dst=False)
     t.ok(r.rc == 0, "abort: sto3 (32 MiB of data) starts on A", r)
     pid_a = qemu_pid(a, "sto3")
     dxml = dest_xml(a, "sto3", kernel, dst, "raw")
@@ -318,6 +325,7 @@ def test_abort(a, b, kernel, work):
          alive(pid_a), "abort: the source keeps running, same QEMU", domstate(a, "sto3"))
     t.eq(migration_leftovers(a, "sto3"), [], "abort: no NBD node or mirror job left on A")
     t.ok(wait_for(lambda: "sto3" not in names(b), 20), "abort: nothing left on B")
+    t.ok(not os.path.exists(dst), "abort: B removed the image it had created", dst)
     t.eq(jobinfo(a, "sto3").get("Job type"), "None", "abort: no job left on A")
     a.virsh("destroy", "sto3")
     a.virsh("undefine", "sto3")
@@ -398,7 +406,7 @@ def test_abort_ram_phase(a, b, kernel, work):
 def test_dest_dies(a, b, kernel, work):
     """The destination's QEMU (and its NBD server) dies during the copy:
     the mirror fails, the source keeps running without leftovers."""
-    r, dst = start_big(a, kernel, work, "sto8")
+    r, dst = start_big(a, kernel, work, "sto8", create_dst=False)
     t.ok(r.rc == 0, "destination dies: sto8 starts on A", r)
     pid_a = qemu_pid(a, "sto8")
     dxml = dest_xml(a, "sto8", kernel, dst, "raw")
@@ -419,12 +427,13 @@ def test_dest_dies(a, b, kernel, work):
          "destination dies: the source keeps running", domstate(a, "sto8"))
     t.eq(migration_leftovers(a, "sto8"), [], "destination dies: no NBD node or job left on A")
     t.ok(wait_for(lambda: "sto8" not in names(b), 20), "destination dies: nothing left on B")
+    t.ok(not os.path.exists(dst), "destination dies: B removed the image it had created", dst)
     a.virsh("destroy", "sto8")
     a.virsh("undefine", "sto8")
 
 
 def test_source_restart(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto4")
+    r, dst = start_big(a, kernel, work, "sto4", create_dst=False)
     t.ok(r.rc == 0, "restart: sto4 starts on A", r)
     pid_a = qemu_pid(a, "sto4")
     dxml = dest_xml(a, "sto4", kernel, dst, "raw")
@@ -446,8 +455,49 @@ def test_source_restart(a, b, kernel, work):
          "restart: the recovery ends the job on A", jobinfo(a, "sto4"))
     t.eq(migration_leftovers(a, "sto4"), [], "restart: the recovery left no NBD node or job")
     t.ok(wait_for(lambda: "sto4" not in names(b), 30), "restart: nothing left on B")
+    t.ok(not os.path.exists(dst), "restart: B removed the image it had created", dst)
     a.virsh("destroy", "sto4")
     a.virsh("undefine", "sto4")
+
+
+def test_dest_restart(a, b, kernel, work):
+    """The destination daemon is killed during the copy and restarted: its
+    recovery destroys the incoming guest (Prepare phase, not committed) and
+    removes the image its Prepare created (kept in the status file); the
+    source keeps running."""
+    r, dst = start_big(a, kernel, work, "sto11", create_dst=False)
+    t.ok(r.rc == 0, "destination restart: sto11 starts on A", r)
+    pid_a = qemu_pid(a, "sto11")
+    dxml = dest_xml(a, "sto11", kernel, dst, "raw")
+    p = migrate_bg(a, "sto11", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
+    got = {}
+
+    def copying():
+        got.update(jobinfo(a, "sto11"))
+        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
+    t.ok(wait_for(copying, 30), "destination restart: the disk copy runs", got)
+    pid_b = qemu_pid(b, "sto11")
+    with open(b.private("/run/libvirt/qemu/sto11.xml")) as fh:
+        status = fh.read()
+    t.ok(("<createdImage path='%s'/>" % dst) in status,
+         "destination restart: B's status file records the image it created", status[-600:])
+    b.stop(signal.SIGKILL)
+    b.start()
+    out, err = p.communicate(timeout=120)
+    os.unlink(dxml)
+    t.ok(p.returncode != 0, "destination restart: the migration fails", err)
+    t.ok(wait_for(lambda: "sto11" not in names(b), 30),
+         "destination restart: B's recovery removed the incoming guest", names(b))
+    t.ok(not (pid_b and alive(pid_b)), "destination restart: B's incoming QEMU is gone")
+    t.ok(not os.path.exists(dst), "destination restart: B removed the image it had created", dst)
+    t.ok(wait_for(lambda: domstate(a, "sto11").startswith("running"), 30) and
+         qemu_pid(a, "sto11") == pid_a, "destination restart: the source keeps running",
+         domstate(a, "sto11"))
+    t.ok(wait_for(lambda: jobinfo(a, "sto11").get("Job type") == "None", 30),
+         "destination restart: no job left on A", jobinfo(a, "sto11"))
+    t.eq(migration_leftovers(a, "sto11"), [], "destination restart: no NBD node or job left on A")
+    a.virsh("destroy", "sto11")
+    a.virsh("undefine", "sto11")
 
 
 def test_migrate_disks(a, b, kernel, work):
@@ -556,6 +606,7 @@ try:
                      ("abort", test_abort), ("abort in the RAM phase", test_abort_ram_phase),
                      ("setspeed", test_setspeed),
                      ("destination dies", test_dest_dies),
+                     ("destination restart", test_dest_restart),
                      ("migrate disks", test_migrate_disks), ("create", test_create),
                      ("refusals", test_refusals),
                      ("source restart", test_source_restart)]:
