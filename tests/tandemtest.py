@@ -376,6 +376,83 @@ class Daemon:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------------
+# Helpers shared by the e2e, fault and stress scripts
+# ---------------------------------------------------------------------------
+
+def guest_paths():
+    """KERNEL, INITRD, DIRTY... of the test guests, built once and cached by
+    tests/guest/build-guest.sh."""
+    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=1500)
+    if r.rc != 0:
+        raise RuntimeError("build-guest.sh failed:\n%s" % r)
+    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
+
+
+def wait_for(cond, timeout=30, step=0.1):
+    """Polls @cond until it is true or @timeout seconds passed; returns
+    its last value (a wait is never a test assertion by itself)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def proc_state(pid):
+    """The state letter of process @pid (R, S, T, Z...), None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, TypeError):
+        return None
+
+
+def alive(pid):
+    return pid is not None and proc_state(pid) not in (None, "Z", "X")
+
+
+def rss_kib(pid):
+    """VmRSS of process @pid in KiB (0 when it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return 0
+
+
+def qemu_pid(d, name):
+    """The PID of domain @name's QEMU from daemon @d's pid file, or None."""
+    try:
+        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def domstate(d, name):
+    """`virsh domstate --reason`, e.g. "paused (migrating)", or
+    "error: ..." with virsh's message."""
+    r = d.virsh("domstate", "--reason", name)
+    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
+
+
+def jobinfo(d, name, *extra):
+    """`virsh domjobinfo [extra] NAME` as a dict of its "Key: value" lines
+    (empty when it failed)."""
+    r = d.virsh("domjobinfo", *extra, name)
+    info = {}
+    for line in r.out.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip()] = v.strip()
+    return info
+
+
 def domain_xml(name, uuid_str=None, extra_devices="", vtype="qemu",
                machine="pc", arch="x86_64", memory_mib=128):
     u = "<uuid>%s</uuid>" % uuid_str if uuid_str else ""

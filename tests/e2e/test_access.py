@@ -38,7 +38,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 
 try:
@@ -517,7 +516,7 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
 # The test
 # ---------------------------------------------------------------------------
 
-from tandemtest import TAP, Daemon, run, tmpdir  # noqa: E402
+from tandemtest import TAP, Daemon, run, tmpdir, qemu_pid, wait_for  # noqa: E402
 
 t = TAP()
 QEMU_PW = pwd.getpwnam("libvirt-qemu")
@@ -656,11 +655,6 @@ def test_readonly(d, work):
 # ---------------------------------------------------------------------------
 # Secrets
 # ---------------------------------------------------------------------------
-
-def qemu_pid(d, name):
-    with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-        return int(f.read().strip())
-
 
 def set_log_filters(d, filters):
     """Replace the log_filters line of a Daemon not started yet."""
@@ -956,15 +950,6 @@ def polkit_missing():
     if not os.path.isdir(RULES_DIR):
         return "%s does not exist" % RULES_DIR
     return None
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 class PrivateBus:

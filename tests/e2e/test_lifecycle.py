@@ -12,12 +12,10 @@ import json
 import os
 import pwd
 import signal
-import subprocess
 import textwrap
 import threading
-import time
 
-from tandemtest import TAP, Daemon, Embedded, run, write_tmp
+from tandemtest import TAP, Daemon, Embedded, run, write_tmp, qemu_pid, alive, wait_for, domstate
 
 t = TAP()
 
@@ -40,40 +38,6 @@ def define(d, name, extra=""):
         return d.virsh("define", path)
     finally:
         os.unlink(path)
-
-
-def qemu_pid(d, name):
-    path = d.private("/run/libvirt/qemu/%s.pid" % name)
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def alive(pid):
-    return pid is not None and proc_state(pid) not in (None, "Z", "X")
-
-
-def wait_for(cond, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def domstate(d, name):
-    return d.virsh("domstate", "--reason", name).out.strip()
 
 
 def test_start_stop(d):

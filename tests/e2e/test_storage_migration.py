@@ -29,20 +29,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
-from tandemtest import TAP, Daemon, SRCDIR, run, tmpdir, write_tmp
+from tandemtest import (
+    guest_paths, TAP, Daemon, run, tmpdir, write_tmp, rss_kib, domstate, qemu_pid, alive, wait_for,
+    jobinfo)
 
 t = TAP()
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 MIB = 1 << 20
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def disk_xml(name, kernel, image, fmt, uuid=None, extra="", dirty_mib=4, mem_mib=64):
@@ -79,63 +73,12 @@ def dest_xml(d, name, kernel, image, fmt, extra="", dirty_mib=4, mem_mib=64):
     return write_tmp(disk_xml(name, kernel, image, fmt, uuid, extra, dirty_mib, mem_mib))
 
 
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
-
-
 def virsh_file(d, cmd, xml, *args):
     path = write_tmp(xml)
     try:
         return d.virsh(cmd, path, *args)
     finally:
         os.unlink(path)
-
-
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-def jobinfo(d, name):
-    r = d.virsh("domjobinfo", name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
 
 
 def qmp(d, name, cmd, args=None):
@@ -315,6 +258,7 @@ def test_abort(a, b, kernel, work):
     t.ok("File total" in got and got.get("File total", "").startswith("32.000 MiB"),
          "abort: the disk total is the disk's size", got)
     t.ok("sto3" in names(b), "abort: the incoming guest exists on B during the copy")
+    t.ok(os.path.exists(dst), "abort: B created the missing image", dst)
     r = a.virsh("domjobabort", "sto3")
     t.ok(r.rc == 0, "abort: domjobabort during the storage copy", r)
     out, err = p.communicate(timeout=120)
