@@ -51,6 +51,9 @@ def _san_reexec():
     name = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0]
     report_dir = tempfile.mkdtemp(prefix="tandem-san-%s-" % name,
                                   dir=os.environ.get("TANDEM_TEST_TMPDIR") or None)
+    # processes the tests run as other users (a session libvirtd as nobody)
+    # must load unpreload.so from here and may write their reports here
+    os.chmod(report_dir, 0o1777)
     env = dict(os.environ)
     # libtirpc too: ASan intercepts the xdr* functions and binds them when
     # it starts; in python3, which dlopens libvirt (and so libtirpc) later,
@@ -98,6 +101,16 @@ def _san_reexec():
 
 
 _san_reexec()
+
+
+def plain_env(env=None):
+    """@env (default: this process's) without the sanitizer preload, for
+    programs the tests start that never load Tandem (polkitd: its
+    JavaScript engine does not start under the ASan runtime)."""
+    env = dict(os.environ if env is None else env)
+    if SAN_PRELOAD:
+        env.pop("LD_PRELOAD", None)
+    return env
 
 
 _san_seen = set()

@@ -284,6 +284,10 @@ qemuProcessHandleExit(virQEMUDriver *driver, virDomainObj *vm, int id)
     qemuProcessStop(driver, vm, reason);
     qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED, eventDetail));
+    /* an incoming storage migration cannot finish any more: the images
+     * its Prepare created go now (a transient domain goes below) */
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN)
+        qemuMigrationDstNBDRemoveCreated(vm);
 
  endjob:
     qemuDomainObjEndJob(vm);
@@ -1557,7 +1561,11 @@ qemuProcessReconnectThread(void *opaque)
              vm->def->name, (int) vm->pid, qemuDomainAsyncJobTypeToString(asyncJob),
              NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
     if (!qemuProcessIsOurQEMU(vm)) {
-        VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
+        if (priv->beingDestroyed)
+            VIR_INFO("QEMU of domain '%s' (pid %d) was killed by a destroy", vm->def->name,
+                     (int) vm->pid);
+        else
+            VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
         vm->pid = 0;
         goto stop;
     }
@@ -1626,11 +1634,20 @@ qemuProcessReconnectThread(void *opaque)
 
  stop:
     VIR_DEBUG("could not reconnect to '%s': %s", vm->def->name, virGetLastErrorMessage());
-    qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
-                                                  : VIR_DOMAIN_SHUTOFF_UNKNOWN);
-    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                              VIR_DOMAIN_EVENT_STOPPED,
-                              VIR_DOMAIN_EVENT_STOPPED_FAILED));
+    if (priv->beingDestroyed) {
+        /* a destroy killed QEMU while we connected (it waits at the
+         * reconnect gate): the domain stops as destroyed */
+        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_STOPPED,
+                                  VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+    } else {
+        qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
+                                                      : VIR_DOMAIN_SHUTOFF_UNKNOWN);
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_STOPPED,
+                                  VIR_DOMAIN_EVENT_STOPPED_FAILED));
+    }
 
  endjob:
     if (asyncJob == QEMU_ASYNC_JOB_SAVE) {

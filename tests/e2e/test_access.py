@@ -516,7 +516,7 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
 # The test
 # ---------------------------------------------------------------------------
 
-from tandemtest import TAP, Daemon, run, tmpdir, qemu_pid, wait_for  # noqa: E402
+from tandemtest import TAP, Daemon, run, tmpdir, qemu_pid, wait_for, plain_env  # noqa: E402
 
 t = TAP()
 QEMU_PW = pwd.getpwnam("libvirt-qemu")
@@ -975,7 +975,7 @@ class PrivateBus:
                                            stdin=subprocess.DEVNULL))
         if not wait_for(lambda: os.path.exists(self.sock), 10):
             raise RuntimeError("dbus-daemon did not create %s" % self.sock)
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        env = dict(plain_env(), DBUS_SYSTEM_BUS_ADDRESS=self.address)
         self.procs.append(subprocess.Popen([POLKITD, "--no-debug"], env=env, stdout=self.log,
                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
         # polkitd is up when it owns its name on the bus

@@ -265,11 +265,16 @@ def test_embedded():
         r = e.virsh("suspend emb1; domstate --reason emb1; resume emb1; domstate --reason emb1")
         t.ok(r.rc == 0 and "paused (user)" in r.out and "running (unpaused)" in r.out,
              "embedded: suspend and resume at once in a new process", r)
+        with open(pids[0]) as f:
+            qpid = int(f.read().strip())
         r = e.virsh("destroy", "emb1")
         t.ok(r.rc == 0 and "is gone" not in r.err,
              "embedded: destroy at once in a new process, not racing the reconnect", r)
-        t.eq(e.virsh("domstate", "--reason", "emb1").out.strip(), "shut off (destroyed)",
-             "embedded: destroyed by the new process")
+        # (a later process reads an inactive domain from its definition:
+        # the reason is not kept, as with libvirt)
+        t.ok(e.virsh("domstate", "emb1").out.strip() == "shut off" and
+             not alive(qpid) and not os.path.exists(pids[0]),
+             "embedded: destroyed by the new process: its QEMU and pid file gone")
     finally:
         for path in pids:
             try:
