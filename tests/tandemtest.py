@@ -454,16 +454,20 @@ def domstate(d, name):
     return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
 
 
-def jobinfo(d, name, *extra):
-    """`virsh domjobinfo [extra] NAME` as a dict of its "Key: value" lines
-    (empty when it failed)."""
-    r = d.virsh("domjobinfo", *extra, name)
-    info = {}
-    for line in r.out.splitlines():
+def fields(text):
+    """virsh's 'Key:   value' lines (dominfo, domjobinfo, domblkinfo,
+    vcpuinfo) as a dict."""
+    out = {}
+    for line in text.splitlines():
         if ":" in line:
             k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
+            out[k.strip()] = v.strip()
+    return out
+
+
+def jobinfo(d, name, *extra):
+    """`virsh domjobinfo [extra] NAME` as a dict (empty when it failed)."""
+    return fields(d.virsh("domjobinfo", *extra, name).out)
 
 
 def domain_xml(name, uuid_str=None, extra_devices="", vtype="qemu",

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import textwrap
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, qemu_pid, alive, wait_for
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, qemu_pid, alive, wait_for, fields
 
 t = TAP()
 
@@ -47,16 +47,6 @@ def kv(text):
         parts = line.split()
         if len(parts) >= 2:
             out[parts[-2]] = parts[-1]
-    return out
-
-
-def fields(text):
-    """'Key:   value' lines (dominfo, domblkinfo, vcpuinfo) as a dict."""
-    out = {}
-    for line in text.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            out[k.strip()] = v.strip()
     return out
 
 

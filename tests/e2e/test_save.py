@@ -23,7 +23,8 @@ import time
 import libvirt
 
 from tandemtest import (
-    guest_paths, TAP, Daemon, write_tmp, domstate, jobinfo, qemu_pid, alive, rss_kib, wait_for)
+    guest_paths, TAP, Daemon, write_tmp, domstate, jobinfo, qemu_pid, alive, rss_kib, wait_for,
+    fields)
 
 t = TAP()
 QEMU_UID = None
@@ -104,13 +105,7 @@ def qemu_status(d, name):
 
 
 def dominfo(d, name):
-    r = d.virsh("dominfo", name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
+    return fields(d.virsh("dominfo", name).out)
 
 
 def qemu_procs(d, name):

@@ -241,20 +241,28 @@ def start_big(a, kernel, work, name, create_dst=True):
     return r, dst
 
 
-def test_abort(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto3", create_dst=False)
-    t.ok(r.rc == 0, "abort: sto3 (32 MiB of data) starts on A", r)
-    pid_a = qemu_pid(a, "sto3")
-    dxml = dest_xml(a, "sto3", kernel, dst, "raw")
-    # 2 MiB/s for the disk copy: about 16 s unless aborted
-    p = migrate_bg(a, "sto3", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
+def start_copy(a, b, kernel, work, name, label):
+    """A throttled (2 MiB/s: about 16 s) --copy-storage-all of start_big's
+    guest @name to B, which creates the image; returns once domjobinfo on
+    A shows the disk copy's progress.  (pid of A's QEMU, the destination
+    image, the destination XML file, the virsh process, A's job info)"""
+    r, dst = start_big(a, kernel, work, name, create_dst=False)
+    t.ok(r.rc == 0, "%s: %s (32 MiB of data) starts on A" % (label, name), r)
+    pid_a = qemu_pid(a, name)
+    dxml = dest_xml(a, name, kernel, dst, "raw")
+    p = migrate_bg(a, name, b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
     got = {}
 
-    def progress():
-        got.update(jobinfo(a, "sto3"))
+    def copying():
+        got.update(jobinfo(a, name))
         return got.get("Job type") == "Unbounded" and \
             got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(progress, 30), "abort: domjobinfo shows the disk copy's progress", got)
+    t.ok(wait_for(copying, 30), "%s: domjobinfo on A shows the disk copy's progress" % label, got)
+    return pid_a, dst, dxml, p, got
+
+
+def test_abort(a, b, kernel, work):
+    pid_a, dst, dxml, p, got = start_copy(a, b, kernel, work, "sto3", "abort")
     t.ok("File total" in got and got.get("File total", "").startswith("32.000 MiB"),
          "abort: the disk total is the disk's size", got)
     t.ok("sto3" in names(b), "abort: the incoming guest exists on B during the copy")
@@ -350,17 +358,7 @@ def test_abort_ram_phase(a, b, kernel, work):
 def test_dest_dies(a, b, kernel, work):
     """The destination's QEMU (and its NBD server) dies during the copy:
     the mirror fails, the source keeps running without leftovers."""
-    r, dst = start_big(a, kernel, work, "sto8", create_dst=False)
-    t.ok(r.rc == 0, "destination dies: sto8 starts on A", r)
-    pid_a = qemu_pid(a, "sto8")
-    dxml = dest_xml(a, "sto8", kernel, dst, "raw")
-    p = migrate_bg(a, "sto8", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    got = {}
-
-    def copying():
-        got.update(jobinfo(a, "sto8"))
-        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(copying, 30), "destination dies: the disk copy runs", got)
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto8", "destination dies")
     pid_b = qemu_pid(b, "sto8")
     t.ok(pid_b and alive(pid_b), "destination dies: B's QEMU runs")
     os.kill(pid_b, signal.SIGKILL)
@@ -377,17 +375,7 @@ def test_dest_dies(a, b, kernel, work):
 
 
 def test_source_restart(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto4", create_dst=False)
-    t.ok(r.rc == 0, "restart: sto4 starts on A", r)
-    pid_a = qemu_pid(a, "sto4")
-    dxml = dest_xml(a, "sto4", kernel, dst, "raw")
-    p = migrate_bg(a, "sto4", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    got = {}
-
-    def copying():
-        got.update(jobinfo(a, "sto4"))
-        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(copying, 30), "restart: the disk copy runs on A", got)
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto4", "restart")
     a.stop(signal.SIGKILL)
     p.communicate(timeout=60)
     os.unlink(dxml)
@@ -409,17 +397,7 @@ def test_dest_restart(a, b, kernel, work):
     recovery destroys the incoming guest (Prepare phase, not committed) and
     removes the image its Prepare created (kept in the status file); the
     source keeps running."""
-    r, dst = start_big(a, kernel, work, "sto11", create_dst=False)
-    t.ok(r.rc == 0, "destination restart: sto11 starts on A", r)
-    pid_a = qemu_pid(a, "sto11")
-    dxml = dest_xml(a, "sto11", kernel, dst, "raw")
-    p = migrate_bg(a, "sto11", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    got = {}
-
-    def copying():
-        got.update(jobinfo(a, "sto11"))
-        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(copying, 30), "destination restart: the disk copy runs", got)
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto11", "destination restart")
     pid_b = qemu_pid(b, "sto11")
     with open(b.private("/run/libvirt/qemu/sto11.xml")) as fh:
         status = fh.read()
