@@ -137,11 +137,11 @@ qemuDomainJobReportRefused(qemuDomainJob want, qemuDomainAsyncJob asyncJob)
 
 static const char *const qemuMigrationOutPhaseNames[] = {
     "none", "begin3", "storage", "perform3", "perform3_done", "postcopy", "confirm3_cancelled",
-    "confirm3",
+    "confirm3", "begin_resume", "postcopy_resume",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuMigrationOutPhaseNames) == QEMU_MIGRATION_OUT_PHASE_LAST);
 static const char *const qemuMigrationInPhaseNames[] = {
-    "none", "prepare", "finish3", "postcopy",
+    "none", "prepare", "finish3", "postcopy", "prepare_resume", "postcopy_resume",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuMigrationInPhaseNames) == QEMU_MIGRATION_IN_PHASE_LAST);
 static const char *const qemuSavePhaseNames[] = {

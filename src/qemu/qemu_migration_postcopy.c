@@ -44,7 +44,7 @@ qemuMigrationPostcopySwitched(virDomainObj *vm)
                 reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
     }
     if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN)
-        return priv->job.phase == QEMU_MIGRATION_IN_PHASE_POSTCOPY;
+        return priv->job.phase >= QEMU_MIGRATION_IN_PHASE_POSTCOPY;
     return false;
 }
 
@@ -143,7 +143,7 @@ void
 qemuMigrationPostcopyReportFailed(virDomainObj *vm, const char *why)
 {
     virReportError(VIR_ERR_OPERATION_FAILED,
-                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; what remains of it is left paused (post-copy failed); recovery (--postcopy-resume) is not supported"),
+                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; what remains of it is left paused (post-copy failed) on both hosts; once the cause is fixed, resume the migration with VIR_MIGRATE_POSTCOPY_RESUME (virsh migrate --postcopy --postcopy-resume)"),
                    vm->def->name, why);
 }
 
