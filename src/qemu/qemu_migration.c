@@ -1740,9 +1740,7 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
 
     if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
         if (!(flags & VIR_MIGRATE_PEER2PEER))
-            ret = qemuMigrationSrcResumePerform(driver, vm,
-                                                qemuMigrationParamString(params, nparams,
-                                                                         VIR_MIGRATE_PARAM_URI),
+            ret = qemuMigrationSrcResumePerform(driver, vm, params, nparams,
                                                 cookieout, cookieoutlen, flags);
         else if (dconnuri)
             ret = qemuMigrationSrcResumePeer2Peer(driver, vm, dconnuri, params, nparams, flags);

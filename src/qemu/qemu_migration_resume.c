@@ -273,18 +273,42 @@ qemuMigrationSrcResumeBegin(virQEMUDriver *driver,
     return NULL;
 }
 
+/* --postcopy-bandwidth given to the resume (MiB/s): QEMU's
+ * max-postcopy-bandwidth for the rest of the transfer. */
+static int
+qemuMigrationSrcResumeSetBandwidth(virDomainObj *vm, unsigned long long mibps)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autoptr(tdmJSONValue) args = tdmJSONValueNewObject();
+    int rc;
+
+    if (tdmJSONValueObjectSetNumberULLong(args, "max-postcopy-bandwidth",
+                                          mibps * 1024ULL * 1024ULL) < 0)
+        return -1;
+    if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
+        return -1;
+    rc = qemuMonitorJSONSetMigrationParams(priv->mon, &args);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    priv->migMaxPostcopyBandwidth = mibps;
+    return 0;
+}
+
 /* vm locked, the migration-out job held in phase begin_resume: asks QEMU
  * to resume the stream to @uri and waits until it is postcopy-active. */
 static int
 qemuMigrationSrcResumeRun(virQEMUDriver *driver,
                           virDomainObj *vm,
                           const char *uri,
+                          virTypedParameterPtr params,
+                          int nparams,
                           char **cookieout,
                           int *cookieoutlen)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autoptr(qemuMigrationCookie) cookie = NULL;
     g_autofree char *qemuURI = NULL;
+    unsigned long long postcopyBandwidth = 0;
     int rc;
 
     if (priv->job.phase != QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME) {
@@ -307,6 +331,10 @@ qemuMigrationSrcResumeRun(virQEMUDriver *driver,
                        _("domain is no longer running: QEMU exited before the post-copy recovery"));
         return -1;
     }
+    if (virTypedParamsGetULLong(params, nparams, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
+                                &postcopyBandwidth) == 1 && postcopyBandwidth &&
+        qemuMigrationSrcResumeSetBandwidth(vm, postcopyBandwidth) < 0)
+        return -1;
     if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_POSTCOPY_RESUME) < 0)
         return -1;
 
@@ -337,14 +365,18 @@ qemuMigrationSrcResumeRun(virQEMUDriver *driver,
 int
 qemuMigrationSrcResumePerform(virQEMUDriver *driver,
                               virDomainObj *vm,
-                              const char *uri,
+                              virTypedParameterPtr params,
+                              int nparams,
                               char **cookieout,
                               int *cookieoutlen,
                               unsigned long flags G_GNUC_UNUSED)
 {
     if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
         return -1;
-    if (qemuMigrationSrcResumeRun(driver, vm, uri, cookieout, cookieoutlen) < 0) {
+    if (qemuMigrationSrcResumeRun(driver, vm,
+                                  qemuMigrationParamString(params, nparams,
+                                                           VIR_MIGRATE_PARAM_URI),
+                                  params, nparams, cookieout, cookieoutlen) < 0) {
         /* libvirt calls no Confirm after a failed Perform */
         qemuMigrationSrcResumeEndFailed(driver, vm);
         return -1;
@@ -476,7 +508,7 @@ qemuMigrationSrcResumePeer2Peer(virQEMUDriver *driver,
     uri = uriOut ? uriOut : qemuMigrationParamString(params, nparams, VIR_MIGRATE_PARAM_URI);
     if (uri && virTypedParamsReplaceString(&dparams, &ndparams, VIR_MIGRATE_PARAM_URI, uri) < 0)
         goto finish;
-    if (qemuMigrationSrcResumeRun(driver, vm, uri, &cookie3, &cookie3len) == 0)
+    if (qemuMigrationSrcResumeRun(driver, vm, uri, params, nparams, &cookie3, &cookie3len) == 0)
         cancelled = false;
 
  finish:

@@ -73,11 +73,14 @@ int qemuMigrationDstResumePrepare(virQEMUDriver *driver,
                                   char **uriOut,
                                   unsigned long flags);
 
-/* Perform (source) of a client-managed resume: vm locked, the job begun
- * by Begin not yet adopted.  On failure the job ends (no Confirm comes). */
+/* Perform (source) of a client-managed resume, to the URI of @params
+ * (VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY, when given, limits the rest of
+ * the transfer): vm locked, the job begun by Begin not yet adopted.  On
+ * failure the job ends (no Confirm comes). */
 int qemuMigrationSrcResumePerform(virQEMUDriver *driver,
                                   virDomainObj *vm,
-                                  const char *uri,
+                                  virTypedParameterPtr params,
+                                  int nparams,
                                   char **cookieout,
                                   int *cookieoutlen,
                                   unsigned long flags);
