@@ -64,10 +64,12 @@ void qemuMigrationSrcPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm);
  * job held. */
 int qemuMigrationDstPostcopyResume(virQEMUDriver *driver, virDomainObj *vm);
 
-/* Destination, in Finish, the post-copy phase failed: stops the vCPUs of a
- * QEMU still alive and marks it paused (post-copy failed); reports the
- * error that says so, keeping @why (the cause) in it.  vm locked,
- * migration-in job held.  Always returns -1. */
+/* Destination, in Finish, the post-copy phase failed: a QEMU still alive
+ * keeps its vCPUs (those that need a missing page wait for it; QEMU cannot
+ * stop them) and is marked running (post-copy failed), or paused
+ * (post-copy failed) when its vCPUs were not running; reports the error
+ * that says so, keeping @why (the cause) in it.  vm locked, migration-in
+ * job held.  Always returns -1. */
 int qemuMigrationDstPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm,
                                    const char *why);
 
@@ -79,6 +81,13 @@ void qemuMigrationPostcopyReportFailed(virDomainObj *vm, const char *why);
  * destination: QEMU refuses it when it may not use userfaultfd.  Replaces
  * the last error with one that says what to change. */
 void qemuMigrationDstPostcopyReportUnsupported(void);
+
+/* virDomainAbortJobFlags with VIR_DOMAIN_ABORT_JOB_POSTCOPY (virsh
+ * domjobabort --postcopy): QMP migrate-pause on the source of a migration
+ * in post-copy mode; both QEMUs stop the stream (postcopy-paused), the
+ * migration fails as after a broken link and can be resumed.  vm locked,
+ * a QEMU_JOB_ABORT job held. */
+int qemuMigrationSrcPostcopyPause(virDomainObj *vm);
 
 /* virDomainMigrateStartPostCopy. */
 int qemuDomainMigrateStartPostCopy(virDomainPtr dom, unsigned int flags);

@@ -64,13 +64,15 @@ qemuMigrationResumeQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 }
 
 /* The checks both ends make before a resume (vm locked): the guest is
- * paused after a failed post-copy migration and, unless @jobHeld (the
- * check is repeated under the resume's job), no async job runs.  @where
- * names the host for the messages. */
+ * left from a failed post-copy migration (source: paused, post-copy
+ * failed; destination, @dst: running or paused, post-copy failed) and,
+ * unless @jobHeld (the check is repeated under the resume's job), no
+ * async job runs. */
 static int
 qemuMigrationResumeCheckState(virDomainObj *vm, unsigned long flags,
-                              const char *where, bool jobHeld)
+                              bool dst, bool jobHeld)
 {
+    const char *where = dst ? _("destination") : _("source");
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     int reason = 0;
     virDomainState state;
@@ -93,10 +95,16 @@ qemuMigrationResumeCheckState(virDomainObj *vm, unsigned long flags,
         return -1;
     }
     state = virDomainObjGetState(vm, &reason);
-    if (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
-        virReportError(VIR_ERR_OPERATION_INVALID,
-                       _("cannot resume the post-copy migration of domain '%s': it is not paused after a failed post-copy migration on the %s host (state %s)"),
-                       vm->def->name, where, virDomainStateTypeToString(state));
+    if (!(state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) &&
+        !(dst && state == VIR_DOMAIN_RUNNING && reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED)) {
+        if (dst)
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("cannot resume the post-copy migration of domain '%s': it is not left from a failed post-copy migration on the destination host (state %s, not post-copy failed)"),
+                           vm->def->name, virDomainStateTypeToString(state));
+        else
+            virReportError(VIR_ERR_OPERATION_INVALID,
+                           _("cannot resume the post-copy migration of domain '%s': it is not paused after a failed post-copy migration on the source host (state %s, not post-copy failed)"),
+                           vm->def->name, virDomainStateTypeToString(state));
         return -1;
     }
     if (!jobHeld && priv->job.asyncJob != QEMU_ASYNC_JOB_NONE) {
@@ -237,7 +245,7 @@ qemuMigrationSrcResumeBegin(virQEMUDriver *driver,
     g_autoptr(qemuMigrationCookie) cookie = NULL;
     g_autofree char *xml = NULL;
 
-    if (qemuMigrationResumeCheckState(vm, flags, _("source"), false) < 0)
+    if (qemuMigrationResumeCheckState(vm, flags, false, false) < 0)
         return NULL;
     if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_MIGRATION_OUT,
                                    VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT, flags) < 0)
@@ -245,7 +253,7 @@ qemuMigrationSrcResumeBegin(virQEMUDriver *driver,
     priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
     priv->migrationConn = conn;
     /* the state may have changed while the job was awaited */
-    if (qemuMigrationResumeCheckState(vm, flags, _("source"), true) < 0 ||
+    if (qemuMigrationResumeCheckState(vm, flags, false, true) < 0 ||
         qemuMigrationResumeCheckQEMU(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, _("source")) < 0 ||
         qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME) < 0)
         goto endjob;
@@ -653,13 +661,13 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
                        vm->def->name);
         goto cleanup;
     }
-    if (qemuMigrationResumeCheckState(vm, flags, _("destination"), false) < 0)
+    if (qemuMigrationResumeCheckState(vm, flags, true, false) < 0)
         goto cleanup;
     if (qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                                    VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN, flags) < 0)
         goto cleanup;
     priv->job.status = VIR_DOMAIN_JOB_UNBOUNDED;
-    if (qemuMigrationResumeCheckState(vm, flags, _("destination"), true) < 0 ||
+    if (qemuMigrationResumeCheckState(vm, flags, true, true) < 0 ||
         qemuMigrationResumeCheckQEMU(vm, QEMU_ASYNC_JOB_MIGRATION_IN, _("destination")) < 0)
         goto endjob;
 
@@ -723,17 +731,22 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
     return ret;
 }
 
-/* Destination, the stream resumed (postcopy-active): the vCPUs run again,
- * running (post-copy).  vm locked, the migration-in job held. */
+/* Destination, the stream resumed (postcopy-active): the vCPUs run
+ * (started when they were paused), running (post-copy).  vm locked, the
+ * migration-in job held. */
 static int
 qemuMigrationDstResumeStartCPUs(virQEMUDriver *driver, virDomainObj *vm)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    bool running = false;
+    int vmStatus = 0;
     int rc;
 
     if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
         return -1;
-    rc = qemuMonitorJSONStartCPUs(priv->mon);
+    rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &vmStatus);
+    if (rc == 0 && !running)
+        rc = qemuMonitorJSONStartCPUs(priv->mon);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
     if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_POSTCOPY_RESUME) < 0)

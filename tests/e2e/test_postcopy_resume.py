@@ -3,8 +3,8 @@
 # between two real libvirtd daemons running Tandem.  The guest keeps
 # dirtying its memory and prints "TANDEM-DIRTY-ALIVE pass=N" on its serial
 # port (a file, one per host: each daemon has its own /var/lib/libvirt).
-# Covered, client-managed and peer to peer: the post-copy switch, QMP
-# migrate-pause on the source breaking the stream (both hosts end their
+# Covered, client-managed and peer to peer: the post-copy switch, virsh
+# domjobabort --postcopy (QMP migrate-pause) on the source breaking the stream (both hosts end their
 # jobs, paused (post-copy failed), QEMU postcopy-paused), a resume to a
 # host without the domain refused with nothing changed, then the resume:
 # domjobinfo on both hosts during it, the guest running (migrated) on B,
@@ -183,22 +183,28 @@ def break_postcopy(a, b, g, extra):
     name = g.name
     p = migrate_bg(a, name, b, ["--postcopy", "--bandwidth", "16",
                                 "--postcopy-bandwidth", "1"] + extra)
-    t.ok(wait_for(lambda: migration_moving(a, name), 60), "%s: pre-copy runs" % name)
+    if not t.ok(wait_for(lambda: migration_moving(a, name), 60), "%s: pre-copy runs" % name,
+                "%s\n%s" % (jobinfo(a, name), p.poll() is not None and finish(p))):
+        return False
     time.sleep(1)
     r = a.virsh("migrate-postcopy", name)
     t.ok(r.rc == 0, "%s: migrate-postcopy" % name, r)
     t.ok(wait_for(lambda: domstate(b, name) == "running (post-copy)", 60),
          "%s: B running (post-copy)" % name, domstate(b, name))
-    r = a.virsh("qemu-monitor-command", name, '{"execute":"migrate-pause"}')
-    t.ok(r.rc == 0, "%s: QMP migrate-pause on A" % name, r)
+    # QMP migrate-pause on the source (qemu-monitor-command is refused
+    # beside the migration job: its modify job is not allowed there)
+    r = a.virsh("domjobabort", "--postcopy", name)
+    t.ok(r.rc == 0, "%s: domjobabort --postcopy on A (QMP migrate-pause)" % name, r)
     rc, out, err = finish(p)
     t.ok(rc != 0 and "post-copy" in err and "--postcopy-resume" in err,
          "%s: virsh migrate fails, its error names --postcopy-resume" % name,
          "rc=%s\n%s" % (rc, err))
     print("# the error: %s" % err.strip().replace("\n", " "))
+    # B keeps its vCPUs: those that need a missing page wait for it (QEMU
+    # cannot stop them), as libvirt >= 8.5 reports it
     both = wait_for(lambda: domstate(a, name) == "paused (post-copy failed)" and
-                    domstate(b, name) == "paused (post-copy failed)", 60)
-    t.ok(both, "%s: both hosts paused (post-copy failed)" % name,
+                    domstate(b, name) == "running (post-copy failed)", 60)
+    t.ok(both, "%s: A paused (post-copy failed), B running (post-copy failed)" % name,
          "A %s, B %s" % (domstate(a, name), domstate(b, name)))
     for h in (a, b):
         t.eq(qemu_migration_status(h, name), "postcopy-paused",
@@ -213,6 +219,8 @@ def test_resume(a, b, c, kernel, p2p):
     g = Guest(a, name, kernel)
     t.ok(g.start(), "%s runs on A and dirties its memory" % name)
     pid_a = g.pid
+    # B's QEMU (root) creates its own serial file there
+    serial_file(b, name)
     if not break_postcopy(a, b, g, extra):
         return
     pid_b = qemu_pid(b, name)
@@ -223,9 +231,9 @@ def test_resume(a, b, c, kernel, p2p):
                 *(MIG_ARGS + extra), timeout=120)
     t.ok(r.rc != 0 and "no such domain on the destination host" in r.err,
          "%s: resume to a host without the domain is refused" % name, r)
-    for h, pid in ((a, pid_a), (b, pid_b)):
-        t.eq(domstate(h, name), "paused (post-copy failed)",
-             "%s: %s still paused (post-copy failed)" % (name, h.name))
+    for h, pid, state in ((a, pid_a, "paused"), (b, pid_b, "running")):
+        t.eq(domstate(h, name), state + " (post-copy failed)",
+             "%s: %s still %s (post-copy failed)" % (name, h.name, state))
         t.ok(qemu_pid(h, name) == pid and alive(pid), "%s: %s same QEMU" % (name, h.name))
         t.eq(qemu_migration_status(h, name), "postcopy-paused",
              "%s: %s's QEMU still postcopy-paused" % (name, h.name))
@@ -242,7 +250,7 @@ def test_resume(a, b, c, kernel, p2p):
         t.eq(info_a.get("Operation"), "Outgoing migration",
              "%s: A: domjobinfo during the resume: outgoing migration" % name)
         t.ok(info_b.get("Job type") in ("Unbounded", "None") and
-             domstate(b, name) in ("paused (post-copy failed)", "running (post-copy)",
+             domstate(b, name) in ("running (post-copy failed)", "running (post-copy)",
                                    "running (migrated)"),
              "%s: B: domjobinfo answers during the resume" % name,
              "%s %s" % (info_b, domstate(b, name)))
