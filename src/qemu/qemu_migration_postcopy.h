@@ -21,10 +21,14 @@
  *   stops the source
  *
  * From the switch on the guest's state is split between the hosts: nothing
- * can roll back.  A failure after it (a QEMU or the link dies) leaves the
- * surviving copies paused with reason post-copy failed; the source never
- * resumes, also not after a daemon restart.  Recovery
- * (VIR_MIGRATE_POSTCOPY_RESUME) is not implemented.
+ * can roll back.  A failure after it (a QEMU or the link dies, or
+ * virDomainAbortJobFlags with VIR_DOMAIN_ABORT_JOB_POSTCOPY pauses the
+ * stream: QMP migrate-pause) ends the jobs and leaves the surviving
+ * copies with reason post-copy failed: the source paused, the
+ * destination running (its vCPUs wait for the missing pages: QEMU cannot
+ * stop them); the source never resumes, also not after a daemon restart.
+ * While both QEMUs live (postcopy-paused), VIR_MIGRATE_POSTCOPY_RESUME
+ * resumes the stream: qemu_migration_resume.h.
  *
  * Locking: every function here is called with the domain object locked;
  * those that talk to QEMU hold the migration's async job (nested job) or,
