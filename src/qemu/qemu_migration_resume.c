@@ -592,10 +592,11 @@ qemuMigrationDstResumeEndFailed(virQEMUDriver *driver, virDomainObj *vm,
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     virErrorPtr err = NULL;
 
-    /* stops the vCPUs that run since the stream resumed, reports why */
+    /* post-copy failed again, reports why */
     qemuMigrationDstPostcopyFailed(driver, vm, why);
     virErrorPreserveLast(&err);
-    qemuMigrationDstResumeReleasePort(vm);
+    /* priv->migrationPort stays reserved: QEMU 7.2 may still listen there
+     * (migrate-recover without a source), the next Prepare uses it */
     qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, err ? err->message : NULL);
     priv->migrationConn = NULL;
     qemuDomainObjEndAsyncJob(vm);
@@ -673,7 +674,6 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
 
     if (virPortAllocatorAcquire(driver->migrationPorts, &port) < 0)
         goto endjob;
-    priv->migrationPort = port;
     if (!listenAddress)
         listenAddress = driver->config->migrationAddress;
     if (!listenAddress)
@@ -682,19 +682,6 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
         listenURI = g_strdup_printf("tcp:[%s]:%u", listenAddress, port);
     else
         listenURI = g_strdup_printf("tcp:%s:%u", listenAddress, port);
-    if (uriIn) {
-        if (!(*uriOut = qemuMigrationQEMUURI(uriIn, port)))
-            goto endjob;
-    } else {
-        host = driver->config->migrationHost ?
-               g_strdup(driver->config->migrationHost) : virGetHostname();
-        if (!host)
-            goto endjob;
-        *uriOut = g_strdup_printf("tcp:%s:%u", host, port);
-    }
-    if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
-        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
-        goto endjob;
 
     if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_PREPARE_RESUME) < 0)
         goto endjob;
@@ -704,12 +691,42 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
     rc = qemuMonitorSendCommand(priv->mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, &reply);
     if (rc == 0)
         rc = qemuMonitorReplyCheckError("migrate-recover", reply);
-    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+    if (qemuDomainObjExitMonitor(vm) < 0)
+        goto endjob;
+    if (rc < 0 && priv->migrationPort) {
+        /* QEMU 7.2 runs migrate-recover once until a source connects: the
+         * listener of a failed earlier attempt is still there */
+        VIR_WARN("Post-copy recovery of '%s': QEMU still listens on port %u from an earlier attempt (%s): using it",
+                 vm->def->name, priv->migrationPort, virGetLastErrorMessage());
+        virResetLastError();
+        virPortAllocatorRelease(port);
+        port = priv->migrationPort;
+    } else if (rc < 0) {
+        goto endjob;
+    } else {
+        /* a fresh listener: an earlier one is gone */
+        qemuMigrationDstResumeReleasePort(vm);
+        priv->migrationPort = port;
+    }
+    port = 0;
+
+    if (uriIn) {
+        if (!(*uriOut = qemuMigrationQEMUURI(uriIn, priv->migrationPort)))
+            goto endjob;
+    } else {
+        host = driver->config->migrationHost ?
+               g_strdup(driver->config->migrationHost) : virGetHostname();
+        if (!host)
+            goto endjob;
+        *uriOut = g_strdup_printf("tcp:%s:%u", host, priv->migrationPort);
+    }
+    if (!(outCookie = qemuMigrationCookieNew(vm->def)) ||
+        qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
         goto endjob;
     priv->migrationConn = dconn;
     qemuDomainObjSaveStatus(driver, vm);
-    VIR_INFO("Post-copy recovery of '%s': listening on %s (URI %s)",
-             vm->def->name, listenURI, *uriOut);
+    VIR_INFO("Post-copy recovery of '%s': QEMU listens on port %u (URI %s)",
+             vm->def->name, priv->migrationPort, *uriOut);
     /* the migration-in job goes on until Finish */
     ret = 0;
     goto cleanup;
@@ -720,7 +737,9 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
 
         virErrorPreserveLast(&err);
         g_clear_pointer(uriOut, g_free);
-        qemuMigrationDstResumeReleasePort(vm);
+        /* priv->migrationPort: QEMU may listen there */
+        if (port)
+            virPortAllocatorRelease(port);
         qemuDomainObjSetAsyncJobResult(vm, VIR_DOMAIN_JOB_FAILED, err ? err->message : NULL);
         qemuDomainObjEndAsyncJob(vm);
         qemuDomainObjSaveStatus(driver, vm);

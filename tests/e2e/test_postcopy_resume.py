@@ -6,11 +6,16 @@
 # Covered, client-managed and peer to peer: the post-copy switch, virsh
 # domjobabort --postcopy (QMP migrate-pause) on the source breaking the stream (both hosts end their
 # jobs, paused (post-copy failed), QEMU postcopy-paused), a resume to a
-# host without the domain refused with nothing changed, then the resume:
+# host without the domain refused with nothing changed, a resume whose
+# QEMU cannot connect (client-managed: a wrong address; it fails after
+# QEMU_MIGRATION_RESUME_CONNECT_SECONDS, nothing changes, the next resume
+# reuses the listener QEMU 7.2 keeps), then the resume:
 # domjobinfo on both hosts during it, the guest running (migrated) on B,
 # shut off (migrated) on A, its pass counter going on from where it was
 # (memory intact); refusals: a running domain, no VIR_MIGRATE_POSTCOPY
-# (virsh's own check, and the driver's through python3-libvirt).
+# (virsh's own check, and the driver's through python3-libvirt); the
+# source daemon killed during a resume (the guest is not resumed there,
+# QEMU completes the transfer to B).
 #
 # QEMU needs userfaultfd on the destination: host B runs its QEMUs as root
 # (see test_postcopy.py).
@@ -239,6 +244,24 @@ def test_resume(a, b, c, kernel, p2p):
              "%s: %s's QEMU still postcopy-paused" % (name, h.name))
     t.ok(name not in c.virsh("list", "--all", "--name").out.split(),
          "%s: nothing left on the third host" % name)
+    t.eq(jobinfo(a, name).get("Job type"), "None", "%s: A: no job left after the refusal" % name)
+
+    if not p2p:
+        # the source's QEMU cannot reach the address the destination gives
+        # (it listens on 127.0.0.1 only): QEMU 7.2 says nothing, the
+        # source gives up after QEMU_MIGRATION_RESUME_CONNECT_SECONDS
+        r = a.virsh("migrate", "--live", "--postcopy", "--postcopy-resume", name, b.uri,
+                    "--migrateuri", "tcp://127.0.0.2", "--listen-address", "127.0.0.1",
+                    timeout=180)
+        t.ok(r.rc != 0 and "could not connect to the destination" in r.err,
+             "%s: a resume whose QEMU cannot connect fails, saying so" % name, r)
+        for h, state in ((a, "paused"), (b, "running")):
+            t.eq(domstate(h, name), state + " (post-copy failed)",
+                 "%s: %s: %s (post-copy failed) after the failed resume" % (name, h.name, state))
+            t.eq(qemu_migration_status(h, name), "postcopy-paused",
+                 "%s: %s's QEMU postcopy-paused after the failed resume" % (name, h.name))
+            t.eq(jobinfo(h, name).get("Job type"), "None",
+                 "%s: %s: no job left after the failed resume" % (name, h.name))
 
     before = max(g.last_pass(a), g.last_pass(b))
     p = migrate_bg(a, name, b, ["--postcopy", "--postcopy-resume",
@@ -278,6 +301,57 @@ def test_resume(a, b, c, kernel, p2p):
     a.virsh("undefine", name)
 
 
+def status_has(d, name, text):
+    try:
+        with open(d.private("/run/libvirt/qemu/%s.xml" % name)) as f:
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def test_source_restart(a, b, kernel):
+    """A's daemon is killed during a client-managed resume, once its status
+    file records the phase postcopy_resume (QEMU asked to resume): the
+    restarted daemon never resumes the guest on A; QEMU goes on sending
+    and B's Finish completes."""
+    name = "pcr_rst"
+    g = Guest(a, name, kernel)
+    t.ok(g.start(), "%s runs on A" % name)
+    pid_a = g.pid
+    serial_file(b, name)
+    if not break_postcopy(a, b, g, []):
+        return
+    p = migrate_bg(a, name, b, ["--postcopy", "--postcopy-resume", "--postcopy-bandwidth", "2"])
+    recorded = wait_for(lambda: status_has(a, name, "phase='postcopy_resume'") or
+                        p.poll() is not None, 60)
+    if not recorded or p.poll() is not None:
+        t.skip("source restart during the resume", "the resume ended before A recorded "
+               "its phase (%s)" % (p.poll() is not None and finish(p)))
+        b.virsh("destroy", name)
+        a.virsh("destroy", name)
+        a.virsh("undefine", name)
+        return
+    t.ok(True, "%s: A's status file records the phase postcopy_resume" % name)
+    a.stop(sig=signal.SIGKILL)
+    a.start()
+    state = domstate(a, name)
+    t.ok(state in ("paused (post-copy)", "paused (post-copy failed)"),
+         "%s: A after its restart: still paused, not resumed" % name, state)
+    t.ok(alive(pid_a) and qemu_pid(a, name) == pid_a, "%s: A: same QEMU" % name)
+    t.ok("interrupted after the switch to post-copy" in a.log(),
+         "%s: A's log says what reconnect found" % name)
+    rc, out, err = finish(p)
+    print("# virsh migrate --postcopy-resume: rc=%s %s" % (rc, err.strip().replace("\n", " ")))
+    t.ok(wait_for(lambda: domstate(b, name) == "running (migrated)", 180),
+         "%s: B: the transfer completed, the guest runs there" % name, domstate(b, name))
+    t.ok(domstate(a, name).startswith("paused"), "%s: A: still paused, never resumed" % name,
+         domstate(a, name))
+    r = a.virsh("destroy", name)
+    t.ok(r.rc == 0, "%s: A: the stale source can be destroyed" % name, r)
+    b.virsh("destroy", name)
+    a.virsh("undefine", name)
+
+
 def test_refusals(a, b, kernel):
     name = "pcr_run"
     g = Guest(a, name, kernel)
@@ -285,7 +359,7 @@ def test_refusals(a, b, kernel):
     r = a.virsh("migrate", "--live", "--postcopy", "--postcopy-resume", name, b.uri,
                 *MIG_ARGS, timeout=120)
     t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and
-         "not paused after a failed post-copy migration" in r.err,
+         "not paused after a failed post-copy migration on the source host" in r.err,
          "resume of a running domain: operation invalid", r)
     r = a.virsh("migrate", "--live", "--postcopy-resume", name, b.uri, *MIG_ARGS, timeout=120)
     t.ok(r.rc != 0 and "--postcopy" in r.err, "virsh: --postcopy-resume needs --postcopy", r)
@@ -323,6 +397,8 @@ try:
     t.run("resume, client-managed", test_resume, a, b, c, paths["DIRTY"], False)
     t.run("resume, peer to peer", test_resume, a, b, c, paths["DIRTY"], True)
     t.run("refusals", test_refusals, a, b, paths["DIRTY"])
+    t.run("source daemon restarted during the resume", test_source_restart, a, b,
+          paths["DIRTY"])
     t.ok(a.alive() and b.alive(), "both daemons alive at the end")
 except Exception as ex:
     t.ok(False, "post-copy resume setup", "%s\nA:\n%s\nB:\n%s" % (ex, a.log_tail(), b.log_tail()))
