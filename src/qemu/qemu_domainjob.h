@@ -98,12 +98,12 @@ typedef enum {
     QEMU_MIGRATION_OUT_PHASE_POSTCOPY,      /* switched to post-copy: the
                                              * destination runs the guest,
                                              * the source never resumes */
-    QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED,
-    QEMU_MIGRATION_OUT_PHASE_CONFIRM3,
-    /* post-copy recovery (VIR_MIGRATE_POSTCOPY_RESUME): a job of its own,
-     * the guest paused (post-copy failed) throughout */
+    /* post-copy recovery (VIR_MIGRATE_POSTCOPY_RESUME): a job of its own
+     * on the paused guest, ending in confirm3 */
     QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME,
     QEMU_MIGRATION_OUT_PHASE_POSTCOPY_RESUME, /* QEMU asked to resume */
+    QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED,
+    QEMU_MIGRATION_OUT_PHASE_CONFIRM3,
 
     QEMU_MIGRATION_OUT_PHASE_LAST
 } qemuMigrationOutPhase;
