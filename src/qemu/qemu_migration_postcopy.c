@@ -143,7 +143,7 @@ void
 qemuMigrationPostcopyReportFailed(virDomainObj *vm, const char *why)
 {
     virReportError(VIR_ERR_OPERATION_FAILED,
-                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; the source is left paused (post-copy failed), the destination running (post-copy failed) until the missing pages arrive; once the cause is fixed, resume the migration with VIR_MIGRATE_POSTCOPY_RESUME (virsh migrate --postcopy --postcopy-resume)"),
+                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; the source is left paused (post-copy failed), the destination's copy, where its QEMU lives, running (post-copy failed) until the missing pages arrive; while both QEMUs live, fix the cause and resume the migration with VIR_MIGRATE_POSTCOPY_RESUME (virsh migrate --postcopy --postcopy-resume)"),
                    vm->def->name, why);
 }
 
