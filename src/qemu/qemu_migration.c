@@ -2131,7 +2131,7 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         qemuDomainObjAdoptAsyncJob(vm);
         qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
     } else if (qemuMigrationDstResumeRunning(vm)) {
-        /* the guest's newest state is here: kept, paused */
+        /* the guest's newest state is here: kept (post-copy failed) */
         qemuDomainObjAdoptAsyncJob(vm);
         qemuMigrationDstResumeEndFailed(driver, vm,
                                         _("the client driving the post-copy recovery went away"));

@@ -408,7 +408,7 @@ qemuMigrationSrcResumeConfirmLocked(virQEMUDriver *driver,
 
         if (performed && virGetLastErrorCode() == VIR_ERR_OK)
             virReportError(VIR_ERR_OPERATION_FAILED,
-                           _("the destination could not finish the post-copy recovery of '%s': the guest stays paused (post-copy failed)"),
+                           _("the destination could not finish the post-copy recovery of '%s': the guest stays paused (post-copy failed) here"),
                            vm->def->name);
         VIR_INFO("Post-copy recovery of '%s' cancelled", vm->def->name);
         qemuMigrationSrcResumeEndFailed(driver, vm);
@@ -921,7 +921,7 @@ qemuMigrationDstResumeRecover(virQEMUDriver *driver, virDomainObj *vm)
         VIR_WARN("Post-copy recovery of '%s' was interrupted while QEMU still receives: the guest keeps running here",
                  vm->def->name);
     } else if (virDomainObjIsActive(vm)) {
-        VIR_WARN("Post-copy recovery of '%s' was interrupted (QEMU: %s): the guest stays paused here",
+        VIR_WARN("Post-copy recovery of '%s' was interrupted (QEMU: %s): the guest stays here, post-copy failed",
                  vm->def->name, rc < 0 ? "unknown" :
                  NULLSTR(qemuMonitorMigrationStatusTypeToString(st.status)));
         qemuMigrationDstPostcopyFailed(driver, vm, _("the daemon restarted during the post-copy recovery"));

@@ -5,8 +5,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A post-copy migration that broke after the switch (qemu_migration_
- * postcopy.h) leaves the guest paused (post-copy failed) on both hosts and
- * both QEMUs in migration status postcopy-paused, the jobs ended.  Once
+ * postcopy.h) leaves the guest post-copy failed on both hosts (paused on
+ * the source, running on the destination: its vCPUs wait for the
+ * missing pages) and both QEMUs in migration status postcopy-paused, the
+ * jobs ended (virsh domjobabort --postcopy does that on purpose).  Once
  * the cause is fixed, the user repeats the migration between the same two
  * hosts with VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME: the
  * usual v3 steps, client-managed or peer-to-peer, each on the existing
@@ -19,7 +21,9 @@
  *                                        Prepare: the same checks; async
  *                                          job migration-in, a port of the
  *                                          migration range, QMP
- *                                          migrate-recover (prepare_resume)
+ *                                          migrate-recover (prepare_resume;
+ *                                          QEMU 7.2 keeps the listener of
+ *                                          a failed attempt: reused)
  *   Perform: QMP migrate resume=true
  *     (postcopy_resume), waits for
  *     postcopy-active: paused (post-copy)
@@ -30,8 +34,8 @@
  *   Confirm: waits for completed, stops
  *     the source: shut off (migrated)
  *
- * A step that fails leaves both guests paused (post-copy failed), QEMU's
- * stream paused, and ends the jobs failed: the resume can be repeated.
+ * A step that fails leaves both guests post-copy failed, QEMU's stream
+ * paused, and ends the jobs failed: the resume can be repeated.
  * The rules (phases, waits, restart) are in docs/THREADS.txt section 7.
  *
  * Locking: every function is called with the domain object locked (the
@@ -115,13 +119,13 @@ int qemuMigrationSrcResumeConfirm(virQEMUDriver *driver,
 bool qemuMigrationDstResumeRunning(virDomainObj *vm);
 
 /* The client driving a resume went away, or the destination's resume
- * failed: the guest stays, paused (post-copy failed); the migration-in
+ * failed: the guest stays, post-copy failed; the migration-in
  * job (adopted, vm locked) ends failed. */
 void qemuMigrationDstResumeEndFailed(virQEMUDriver *driver, virDomainObj *vm,
                                      const char *why);
 
 /* Reconnect of a destination interrupted in a resume phase (vm locked,
  * the adopted migration-in job held): its vCPUs run when QEMU completed
- * (running, migrated) or still runs post-copy; otherwise paused (post-copy
- * failed).  Always keeps the guest: returns 0. */
+ * (running, migrated) or still runs post-copy; otherwise post-copy
+ * failed.  Always keeps the guest: returns 0. */
 int qemuMigrationDstResumeRecover(virQEMUDriver *driver, virDomainObj *vm);
