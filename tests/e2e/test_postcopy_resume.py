@@ -361,6 +361,10 @@ def test_refusals(a, b, kernel):
     t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and
          "not paused after a failed post-copy migration on the source host" in r.err,
          "resume of a running domain: operation invalid", r)
+    r = a.virsh("domjobabort", "--postcopy", name)
+    t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and
+         "no outgoing migration in post-copy mode" in r.err,
+         "domjobabort --postcopy without a post-copy migration: operation invalid", r)
     r = a.virsh("migrate", "--live", "--postcopy-resume", name, b.uri, *MIG_ARGS, timeout=120)
     t.ok(r.rc != 0 and "--postcopy" in r.err, "virsh: --postcopy-resume needs --postcopy", r)
     conn = libvirt.open(a.uri)
