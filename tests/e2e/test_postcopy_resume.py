@@ -13,7 +13,8 @@
 # domjobinfo on both hosts during it, the guest running (migrated) on B,
 # shut off (migrated) on A, its pass counter going on from where it was
 # (memory intact); refusals: a running domain, no VIR_MIGRATE_POSTCOPY
-# (virsh's own check, and the driver's through python3-libvirt); the
+# (virsh's own check, and the driver's through python3-libvirt),
+# domjobabort --postcopy without a post-copy migration; the
 # source daemon killed during a resume (the guest is not resumed there,
 # QEMU completes the transfer to B).
 #
