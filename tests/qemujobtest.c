@@ -1330,6 +1330,22 @@ testStatusXML(void)
                                                          QEMU_MIGRATION_OUT_PHASE_STORAGE),
                          "storage"));
 
+    /* the images a migration-in's Prepare created go with the job, in the
+     * status file, escaped; an image without a path is refused */
+    CHECK(testParseJob(vm2, "<job type='none' async='migration-in' phase='prepare' "
+                            "flags='0x40'>\n  <createdImage path='/i/a&amp;b.qcow2'/>\n"
+                            "  <createdImage path='/i/c.img'/>\n</job>") == 0);
+    CHECK(job2->createdImages && STREQ(job2->createdImages[0], "/i/a&b.qcow2") &&
+          STREQ_NULLABLE(job2->createdImages[1], "/i/c.img") && !job2->createdImages[2]);
+    g_clear_pointer(&xml2, g_free);
+    xml2 = testFormatJob(vm2);
+    CHECK(xml2 && strstr(xml2, " flags='0x40'>\n  <createdImage path='/i/a&amp;b.qcow2'/>\n"
+                               "  <createdImage path='/i/c.img'/>\n</job>\n"));
+    CHECK(testParseJob(vm2, "<job type='none' async='migration-in' phase='prepare'>"
+                            "<createdImage/></job>") < 0);
+    CHECK(testErrorIs(VIR_ERR_INTERNAL_ERROR,
+                      "internal error: a created image of the job has no path"));
+
     /* errors */
     CHECK(testParseJob(vm2, "<job type='none' async='save' phase='perform3'/>") < 0);
     CHECK(testErrorIs(VIR_ERR_INTERNAL_ERROR,
@@ -1351,6 +1367,68 @@ testStatusXML(void)
 
 /* Agent jobs: beside a sync job of another thread; exclusive among
  * themselves; the timeout names the agent holder. */
+/* The reconnect gate: while the driver's start has a domain's reconnect
+ * pending, every job of another thread waits (its timeout names the
+ * gate); the reconnect thread's own jobs pass; opening the gate wakes the
+ * waiters. */
+static int
+testReconnectGate(void)
+{
+    virDomainObj *vm = testDomainNew(NULL);
+    testWorker *w = NULL;
+    bool locked = false;
+    bool waiting;
+    int ret = -1;
+    const char *pat = "^Timed out during operation: cannot acquire state change lock "
+                      "\\(held by reconnect thread=0 \\(connecting to QEMU after the "
+                      "driver started\\)\\)$";
+
+    testSetTimeoutMs(300);
+    LOCK(vm);
+    qemuDomainObjBeginReconnect(vm);
+    CHECK(qemuDomainObjBeginJob(vm, QEMU_JOB_QUERY) < 0);
+    CHECK(virGetLastErrorCode() == VIR_ERR_OPERATION_TIMEOUT);
+    CHECK(testMessageMatches(virGetLastErrorMessage(), pat));
+    CHECK(qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) < 0);
+    CHECK(testMessageMatches(virGetLastErrorMessage(), pat));
+    CHECK(qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) < 0);
+    CHECK(testMessageMatches(virGetLastErrorMessage(), pat));
+    CHECK(qemuDomainObjBeginAsyncJob(vm, QEMU_ASYNC_JOB_SAVE,
+                                     VIR_DOMAIN_JOB_OPERATION_SAVE, 0) < 0);
+    CHECK(testMessageMatches(virGetLastErrorMessage(), pat));
+    CHECK(qemuDomainObjBeginAgentJob(vm, QEMU_AGENT_JOB_QUERY) < 0);
+    CHECK(testMessageMatches(virGetLastErrorMessage(), pat));
+    UNLOCK(vm);
+
+    /* a query waits; this thread plays the reconnect thread */
+    testSetTimeoutMs(TEST_LONG_WAIT_MS);
+    w = testWorkerStart(vm, "remoteDispatchDomainGetInfo", QEMU_JOB_QUERY,
+                        QEMU_ASYNC_JOB_NONE, true);
+    CHECK(testWaitFor(vm, predWaiters, GUINT_TO_POINTER(1)));
+    LOCK(vm);
+    qemuDomainObjTakeReconnect(vm);
+    CHECK(QEMU_DOMAIN_PRIVATE(vm)->job.reconnectOwner == virThreadSelfID());
+    CHECK(qemuDomainObjBeginJob(vm, QEMU_JOB_MODIFY) == 0);
+    qemuDomainObjEndJob(vm);
+    g_mutex_lock(&w->lock);
+    waiting = w->rc == 1;
+    g_mutex_unlock(&w->lock);
+    CHECK(waiting);
+    qemuDomainObjEndReconnect(vm);
+    CHECK(!QEMU_DOMAIN_PRIVATE(vm)->job.reconnecting);
+    UNLOCK(vm);
+    CHECK(testWorkerWaitStarted(w));
+    CHECK(w->rc == 0);
+    ret = 0;
+
+ cleanup:
+    if (locked)
+        virObjectUnlock(vm);
+    testWorkerFinish(w);
+    testDomainFree(vm);
+    return ret;
+}
+
 static int
 testAgent(void)
 {
@@ -1600,13 +1678,14 @@ main(int argc, char **argv)
     testRun("job info and completed-job stats", testJobInfo);
     testRun("status XML round trip of job and phase", testStatusXML);
     testRun("agent jobs", testAgent);
+    testRun("the reconnect gate", testReconnectGate);
 #ifndef TANDEM_DEBUG_LOCKS
     testRun("rule violations are errors", testRuleViolations);
 #else
     testRun("debug build: rule violations abort", testDebugAsserts);
 #endif
 
-    printf("1..%d\n", 16);
+    printf("1..%d\n", 17);
     virObjectUnref(xmlopt);
     return failures ? EXIT_FAILURE : EXIT_SUCCESS;
 }

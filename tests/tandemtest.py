@@ -51,6 +51,9 @@ def _san_reexec():
     name = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0]
     report_dir = tempfile.mkdtemp(prefix="tandem-san-%s-" % name,
                                   dir=os.environ.get("TANDEM_TEST_TMPDIR") or None)
+    # processes the tests run as other users (a session libvirtd as nobody)
+    # must load unpreload.so from here and may write their reports here
+    os.chmod(report_dir, 0o1777)
     env = dict(os.environ)
     # libtirpc too: ASan intercepts the xdr* functions and binds them when
     # it starts; in python3, which dlopens libvirt (and so libtirpc) later,
@@ -98,6 +101,16 @@ def _san_reexec():
 
 
 _san_reexec()
+
+
+def plain_env(env=None):
+    """@env (default: this process's) without the sanitizer preload, for
+    programs the tests start that never load Tandem (polkitd: its
+    JavaScript engine does not start under the ASan runtime)."""
+    env = dict(os.environ if env is None else env)
+    if SAN_PRELOAD:
+        env.pop("LD_PRELOAD", None)
+    return env
 
 
 _san_seen = set()
@@ -374,6 +387,87 @@ class Daemon:
         self.stop()
         if not os.environ.get("TANDEM_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the e2e, fault and stress scripts
+# ---------------------------------------------------------------------------
+
+def guest_paths():
+    """KERNEL, INITRD, DIRTY... of the test guests, built once and cached by
+    tests/guest/build-guest.sh."""
+    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=1500)
+    if r.rc != 0:
+        raise RuntimeError("build-guest.sh failed:\n%s" % r)
+    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
+
+
+def wait_for(cond, timeout=30, step=0.1):
+    """Polls @cond until it is true or @timeout seconds passed; returns
+    its last value (a wait is never a test assertion by itself)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def proc_state(pid):
+    """The state letter of process @pid (R, S, T, Z...), None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, TypeError):
+        return None
+
+
+def alive(pid):
+    return pid is not None and proc_state(pid) not in (None, "Z", "X")
+
+
+def rss_kib(pid):
+    """VmRSS of process @pid in KiB (0 when it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return 0
+
+
+def qemu_pid(d, name):
+    """The PID of domain @name's QEMU from daemon @d's pid file, or None."""
+    try:
+        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def domstate(d, name):
+    """`virsh domstate --reason`, e.g. "paused (migrating)", or
+    "error: ..." with virsh's message."""
+    r = d.virsh("domstate", "--reason", name)
+    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
+
+
+def fields(text):
+    """virsh's 'Key:   value' lines (dominfo, domjobinfo, domblkinfo,
+    vcpuinfo) as a dict."""
+    out = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def jobinfo(d, name, *extra):
+    """`virsh domjobinfo [extra] NAME` as a dict (empty when it failed)."""
+    return fields(d.virsh("domjobinfo", *extra, name).out)
 
 
 def domain_xml(name, uuid_str=None, extra_devices="", vtype="qemu",

@@ -121,6 +121,13 @@ qemuDriverPathsCreate(const qemuDriverPaths *paths)
     return 0;
 }
 
+void
+qemuDriverQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
+{
+    /* libvirt's queue drops a NULL event itself */
+    virObjectEventStateQueue(driver->domainEventState, event);
+}
+
 virCaps *
 qemuDriverGetCapabilities(virQEMUDriver *driver)
 {

@@ -69,6 +69,10 @@ struct _virQEMUDriver {
 
 extern virQEMUDriver *qemu_driver;
 
+/* Queues @event (NULL: nothing, as when its creation failed) for the
+ * driver's event loop.  Any thread, any lock held. */
+void qemuDriverQueueEvent(virQEMUDriver *driver, virObjectEvent *event);
+
 /* Snapshots (references) of the replaceable driver state. */
 virCaps *qemuDriverGetCapabilities(virQEMUDriver *driver);
 /* The user and group QEMU runs as: qemu.conf's user/group when

@@ -44,17 +44,23 @@ VIR_LOG_INIT("qemu.qemu_domain_query");
  * handed it to another host (shut off, migrated; or its QEMU exiting in
  * the Confirm that follows), it says so, still "domain is not running"
  * as libvirt words it.  vm locked. */
-static void
-qemuQueryReportNotRunning(virDomainObj *vm, const char *why)
+static bool
+qemuQueryHandedOver(virDomainObj *vm)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     int reason = 0;
     virDomainState state = virDomainObjGetState(vm, &reason);
 
-    if ((state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED) ||
-        (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
-         priv->job.phase >= QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE &&
-         priv->job.phase != QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED)) {
+    return (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_MIGRATED) ||
+           (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT &&
+            priv->job.phase >= QEMU_MIGRATION_OUT_PHASE_PERFORM3_DONE &&
+            priv->job.phase != QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED);
+}
+
+static void
+qemuQueryReportNotRunning(virDomainObj *vm, const char *why)
+{
+    if (qemuQueryHandedOver(vm)) {
         virReportError(VIR_ERR_OPERATION_INVALID,
                        _("domain is not running: '%s' has migrated to another host"),
                        vm->def->name);
@@ -64,6 +70,17 @@ qemuQueryReportNotRunning(virDomainObj *vm, const char *why)
     } else {
         virReportError(VIR_ERR_OPERATION_INVALID, "%s", _("domain is not running"));
     }
+}
+
+/* A query's monitor call failed (vm locked): when QEMU went away because
+ * the domain stopped or a migration handed it over (the source's QEMU
+ * quits in Confirm, maybe under a query), that is the error, rather than
+ * the monitor's end of file. */
+static void
+qemuQueryMonitorFailed(virDomainObj *vm)
+{
+    if (!virDomainObjIsActive(vm) || qemuQueryHandedOver(vm))
+        qemuQueryReportNotRunning(vm, NULL);
 }
 
 /* virDomainObjCheckActive, naming a migration that took the domain away. */
@@ -1262,8 +1279,10 @@ qemuQueryBlockStats(virDomainObj *vm, const char *path, qemuMonitorBlockStats *t
     if (qemuDomainObjEnterMonitor(vm) < 0)
         return -1;
     rc = qemuMonitorJSONGetBlockStats(priv->mon, &stats, &nstats);
-    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0) {
+        qemuQueryMonitorFailed(vm);
         goto cleanup;
+    }
 
     for (i = 0; i < vm->def->ndisks; i++) {
         virDomainDiskDef *d = vm->def->disks[i];

@@ -410,6 +410,9 @@ qemuDomainJobDescribeHolders(qemuDomainJobObj *job,
 {
     g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
 
+    if (job->reconnecting)
+        virBufferAsprintf(&buf, "reconnect thread=%llu (connecting to QEMU after the driver started)",
+                          job->reconnectOwner);
     if (sync && job->destroying)
         qemuDomainJobDescribeOne(&buf, "job", "destroy", NULL,
                                  job->destroyOwner, job->destroyStarted, now);
@@ -545,10 +548,60 @@ qemuDomainJobObjClear(qemuDomainJobObj *job)
     g_free(job->agentOwnerAPI);
     g_free(job->asyncOwnerAPI);
     g_free(job->peerURI);
+    g_strfreev(job->createdImages);
     g_free(job->errmsg);
     if (job->completed)
         qemuDomainJobInfoFree(job->completed);
     memset(job, 0, sizeof(*job));
+}
+
+/* ------------------------------------------------------------------ */
+/* The reconnect gate                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Must @self wait for the reconnect thread? */
+static bool
+qemuDomainJobGated(qemuDomainJobObj *job, unsigned long long self)
+{
+    return job->reconnecting && job->reconnectOwner != self;
+}
+
+void
+qemuDomainObjBeginReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    job->reconnecting = true;
+    job->reconnectOwner = 0;
+}
+
+void
+qemuDomainObjTakeReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    if (!job->reconnecting || job->reconnectOwner != 0) {
+        QEMU_JOB_ASSERT_FAIL("lock rule: thread %llu claims a reconnect gate that is %s",
+                             virThreadSelfID(), job->reconnecting ? "claimed" : "open");
+        return;
+    }
+    job->reconnectOwner = virThreadSelfID();
+}
+
+void
+qemuDomainObjEndReconnect(virDomainObj *vm)
+{
+    qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
+
+    QEMU_JOB_ASSERT_LOCKED(vm);
+    if (job->reconnectOwner != 0 && job->reconnectOwner != virThreadSelfID())
+        QEMU_JOB_ASSERT_FAIL("lock rule: thread %llu opens the reconnect gate of thread %llu",
+                             virThreadSelfID(), job->reconnectOwner);
+    job->reconnecting = false;
+    job->reconnectOwner = 0;
+    virCondBroadcast(&job->cond);
 }
 
 /* ------------------------------------------------------------------ */
@@ -605,7 +658,7 @@ qemuDomainObjBeginDestroyJob(virDomainObj *vm,
     /* Wake the async job and everybody waiting: the domain is going away. */
     virCondBroadcast(&job->asyncCond);
 
-    while (job->destroying || job->monitorHolders > 0) {
+    while (job->destroying || job->monitorHolders > 0 || qemuDomainJobGated(job, self)) {
         if (timedOut) {
             g_autofree char *holders = NULL;
 
@@ -722,7 +775,8 @@ qemuDomainObjBeginJobInternal(virDomainObj *vm,
             blockedByAsync = true;
         }
 
-        if (!blockedByAsync && qemuDomainJobSlotFree(job, want))
+        if (!blockedByAsync && !qemuDomainJobGated(job, self) &&
+            qemuDomainJobSlotFree(job, want))
             break;
 
         if (timedOut) {
@@ -880,7 +934,8 @@ qemuDomainObjBeginAsyncJob(virDomainObj *vm,
     job->waiters++;
     while (job->asyncJob != QEMU_ASYNC_JOB_NONE ||
            job->active != QEMU_JOB_NONE ||
-           job->destroying) {
+           job->destroying ||
+           qemuDomainJobGated(job, self)) {
         int rc;
 
         if (timedOut) {
@@ -969,6 +1024,7 @@ qemuDomainObjEndAsyncJob(virDomainObj *vm)
     job->operation = VIR_DOMAIN_JOB_OPERATION_UNKNOWN;
     job->apiFlags = 0;
     g_clear_pointer(&job->peerURI, g_free);
+    g_clear_pointer(&job->createdImages, g_strfreev);
     job->abortRequested = false;
     job->status = VIR_DOMAIN_JOB_NONE;
     memset(&job->progress, 0, sizeof(job->progress));
@@ -1168,7 +1224,7 @@ qemuDomainObjBeginAgentJob(virDomainObj *vm, qemuDomainAgentJob agentJob)
     start = qemuDomainJobNow();
     deadline = start + qemuDomainJobGetWaitTimeoutMs();
     job->waiters++;
-    while (job->agentActive != QEMU_AGENT_JOB_NONE) {
+    while (job->agentActive != QEMU_AGENT_JOB_NONE || qemuDomainJobGated(job, self)) {
         int rc;
 
         if (timedOut) {
@@ -1544,14 +1600,19 @@ qemuDomainJobClearCompleted(virDomainObj *vm)
 /* <job type='modify' agent='none' async='migration out' phase='perform3'
  *      asyncOwner='1234' asyncOwnerAPI='virDomainMigratePerform3Params'
  *      asyncStarted='1700000000000' operation='outgoing migration'
- *      flags='0x1' peerURI='qemu+unix:///system?socket=...'/>
- * (peerURI: a peer-to-peer migration-out only.)  Written only when some job is held.  The sync and agent jobs are
- * recorded so that reconnect knows what was interrupted. */
+ *      flags='0x1' peerURI='qemu+unix:///system?socket=...'>
+ *   <createdImage path='/var/lib/libvirt/images/vm.qcow2'/>
+ * </job>
+ * (peerURI: a peer-to-peer migration-out only; createdImage: the images a
+ * migration-in's Prepare created.)  Written only when some job is held.
+ * The sync and agent jobs are recorded so that reconnect knows what was
+ * interrupted. */
 void
 qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
 {
     qemuDomainJobObj *job = &QEMU_DOMAIN_PRIVATE(vm)->job;
     qemuDomainJob active = job->destroying ? QEMU_JOB_DESTROY : job->active;
+    size_t i;
 
     if (active == QEMU_JOB_NONE &&
         job->agentActive == QEMU_AGENT_JOB_NONE &&
@@ -1574,7 +1635,16 @@ qemuDomainJobFormat(virBuffer *buf, virDomainObj *vm)
         virBufferAsprintf(buf, " flags='0x%lx'", job->apiFlags);
         virBufferEscapeString(buf, " peerURI='%s'", job->peerURI);
     }
-    virBufferAddLit(buf, "/>\n");
+    if (job->asyncJob == QEMU_ASYNC_JOB_NONE || !job->createdImages) {
+        virBufferAddLit(buf, "/>\n");
+        return;
+    }
+    virBufferAddLit(buf, ">\n");
+    virBufferAdjustIndent(buf, 2);
+    for (i = 0; job->createdImages[i]; i++)
+        virBufferEscapeString(buf, "<createdImage path='%s'/>\n", job->createdImages[i]);
+    virBufferAdjustIndent(buf, -2);
+    virBufferAddLit(buf, "</job>\n");
 }
 
 int
@@ -1594,6 +1664,9 @@ qemuDomainJobParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
     g_autofree char *flags = NULL;
     unsigned long long apiFlags = 0;
     int phaseNum = 0;
+    g_autofree xmlNodePtr *images = NULL;
+    int nimages;
+    int i;
 
     if (!(node = virXPathNode("./job[1]", ctxt)))
         return 0;
@@ -1650,6 +1723,17 @@ qemuDomainJobParse(xmlXPathContextPtr ctxt, virDomainObj *vm)
         job->apiFlags = apiFlags;
         g_free(job->peerURI);
         job->peerURI = virXMLPropString(node, "peerURI");
+        g_clear_pointer(&job->createdImages, g_strfreev);
+        if ((nimages = virXPathNodeSet("./createdImage", ctxt, &images)) > 0) {
+            job->createdImages = g_new0(char *, nimages + 1);
+            for (i = 0; i < nimages; i++) {
+                if (!(job->createdImages[i] = virXMLPropString(images[i], "path"))) {
+                    virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                                   _("a created image of the job has no path"));
+                    return -1;
+                }
+            }
+        }
         job->mask = qemuDomainAsyncJobDefaultMask[async];
         job->status = VIR_DOMAIN_JOB_UNBOUNDED;
     }

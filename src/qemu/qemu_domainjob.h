@@ -230,6 +230,11 @@ struct _qemuDomainJobObj {
     unsigned long long destroyOwner;
     unsigned long long destroyStarted;
 
+    /* the reconnect gate (docs/THREADS.txt section 3) */
+    bool reconnecting;                  /* shut: other threads' Begin*Job wait */
+    unsigned long long reconnectOwner;  /* the reconnect thread (0 until it
+                                         * claimed the gate) */
+
     unsigned int monitorHolders;        /* threads between Enter/ExitMonitor */
     GArray *monEntries;                 /* per such thread: the monitor it
                                          * referenced (private to the .c) */
@@ -254,6 +259,10 @@ struct _qemuDomainJobObj {
                                          * destination daemon's URI, kept in
                                          * the status file so that a restarted
                                          * source can ask it (F9) */
+    char **createdImages;               /* a migration-in: the disk images its
+                                         * Prepare created (storage migration,
+                                         * NULL-terminated), removed when it
+                                         * fails; kept in the status file */
     bool abortRequested;                /* set by qemuDomainObjAbortAsyncJob */
     virDomainJobType status;            /* BOUNDED/UNBOUNDED while running; the
                                          * job sets COMPLETED/FAILED/CANCELLED */
@@ -316,6 +325,17 @@ void qemuDomainObjSetAsyncJobResult(virDomainObj *vm,
 /* Makes the async job restartable after a daemon restart: the status file
  * recorded no owner thread (asyncOwner 0), the reconnecting thread adopts it. */
 void qemuDomainObjAdoptAsyncJob(virDomainObj *vm);
+
+/* The reconnect gate (docs/THREADS.txt section 3), all with vm locked.
+ * BeginReconnect: the driver's start, for a domain found running, before
+ * its reconnect thread exists: shuts the gate.  TakeReconnect: the
+ * reconnect thread claims it (its own jobs then pass).  EndReconnect: the
+ * reconnect thread opens it when done, whatever the outcome, or the
+ * driver's start when it could not create the thread; wakes the
+ * waiters. */
+void qemuDomainObjBeginReconnect(virDomainObj *vm);
+void qemuDomainObjTakeReconnect(virDomainObj *vm);
+void qemuDomainObjEndReconnect(virDomainObj *vm);
 
 /* Reconnect after a daemon restart: the sync, destroy and agent jobs
  * parsed from the status file belong to no thread; after looking at them

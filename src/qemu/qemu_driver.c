@@ -54,13 +54,6 @@ VIR_LOG_INIT("qemu.qemu_driver");
 /* Lookup helpers                                                         */
 /* ---------------------------------------------------------------------- */
 
-static void
-qemuDriverQueueEvent(virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(qemu_driver->domainEventState, event);
-}
-
 /* ---------------------------------------------------------------------- */
 /* State driver                                                           */
 /* ---------------------------------------------------------------------- */
@@ -760,7 +753,7 @@ qemuDomainDefineXMLFlags(virConnectPtr conn, const char *xml, unsigned int flags
         goto cleanup;
     }
 
-    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                              VIR_DOMAIN_EVENT_DEFINED,
                              oldDef ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
                                     : VIR_DOMAIN_EVENT_DEFINED_ADDED));
@@ -864,7 +857,7 @@ qemuDomainUndefineFlags(virDomainPtr dom, unsigned int flags)
                               vm) < 0)
         goto cleanup;
 
-    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                              VIR_DOMAIN_EVENT_UNDEFINED,
                              VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
     VIR_INFO("Undefined domain '%s'", vm->def->name);
@@ -1026,7 +1019,7 @@ qemuDomainSetMetadata(virDomainPtr dom, int type, const char *metadata,
                                   driver->paths.stateDir, driver->paths.configDir,
                                   flags);
     if (ret == 0)
-        qemuDriverQueueEvent(virDomainEventMetadataChangeNewFromObj(vm, type, uri));
+        qemuDriverQueueEvent(qemu_driver, virDomainEventMetadataChangeNewFromObj(vm, type, uri));
  cleanup:
     virDomainObjEndAPI(&vm);
     return ret;
@@ -1292,11 +1285,11 @@ qemuDomainStartLocked(virConnectPtr conn, virDomainObj *vm, unsigned int flags)
     if (qemuProcessStart(conn, driver, vm, QEMU_ASYNC_JOB_START, startFlags) < 0)
         return -1;
 
-    qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                              VIR_DOMAIN_EVENT_STARTED,
                              VIR_DOMAIN_EVENT_STARTED_BOOTED));
     if (flags & VIR_DOMAIN_START_PAUSED)
-        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                  VIR_DOMAIN_EVENT_SUSPENDED,
                                  VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     return 0;
@@ -1420,7 +1413,7 @@ qemuDomainDestroyFlags(virDomainPtr dom, unsigned int flags)
         goto cleanup;
     if (virDomainObjIsActive(vm)) {
         qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
-        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                  VIR_DOMAIN_EVENT_STOPPED,
                                  VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
     }
@@ -1575,7 +1568,7 @@ qemuDomainSuspend(virDomainPtr dom)
     if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
         priv->pausedReason = 0;
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                  VIR_DOMAIN_EVENT_SUSPENDED,
                                  VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     }
@@ -1615,7 +1608,7 @@ qemuDomainResume(virDomainPtr dom)
         goto endjob;
     if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING) {
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
-        qemuDriverQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                  VIR_DOMAIN_EVENT_RESUMED,
                                  VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
     }

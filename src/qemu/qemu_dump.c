@@ -62,13 +62,6 @@ static const char *const qemuDumpFormatNames[] = {
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuDumpFormatNames) == VIR_DOMAIN_CORE_DUMP_FORMAT_LAST);
 
-static void
-qemuDumpQueueEvent(virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(qemu_driver->domainEventState, event);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Helpers shared with qemu_snapshot.c                                    */
 /* ---------------------------------------------------------------------- */
@@ -97,7 +90,7 @@ qemuDumpPauseDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     /* the STOP event may have been handled already */
     if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_PAUSED) {
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, reason);
-        qemuDumpQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_SUSPENDED,
                                reason == VIR_DOMAIN_PAUSED_DUMP ?
                                VIR_DOMAIN_EVENT_SUSPENDED_PAUSED :
@@ -123,7 +116,7 @@ qemuDumpResumeDomain(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
     if (virDomainObjGetState(vm, NULL) != VIR_DOMAIN_RUNNING)
-        qemuDumpQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_RESUMED,
                                reason == VIR_DOMAIN_RUNNING_FROM_SNAPSHOT ?
                                VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT :
@@ -152,7 +145,7 @@ qemuDumpStopDomain(virDomainObj *vm, virDomainShutoffReason reason, int eventDet
     }
     if (virDomainObjIsActive(vm)) {
         qemuProcessStop(driver, vm, reason);
-        qemuDumpQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_STOPPED, eventDetail));
     }
     priv->beingDestroyed = false;

@@ -293,13 +293,6 @@ qemuHotplugParseObject(const char *json)
 }
 
 
-static void
-qemuHotplugQueueEvent(virObjectEvent *ev)
-{
-    virObjectEventStateQueue(qemu_driver->domainEventState, ev);
-}
-
-
 /* ---------------------------------------------------------------------- */
 /* Live attach                                                            */
 /* ---------------------------------------------------------------------- */
@@ -415,7 +408,7 @@ qemuHotplugAttachDiskLive(virDomainObj *vm, const char *xml, virDomainDeviceDef 
 
     VIR_INFO("disk %s (%s) of '%s' plugged: %s", disk->dst, alias, vm->def->name, formatName);
     virDomainDiskInsert(vm->def, g_steal_pointer(&dev->data.disk));
-    qemuHotplugQueueEvent(virDomainEventDeviceAddedNewFromObj(vm, alias));
+    qemuDriverQueueEvent(qemu_driver, virDomainEventDeviceAddedNewFromObj(vm, alias));
     return 0;
 }
 
@@ -520,7 +513,7 @@ qemuHotplugAttachNetLive(virDomainObj *vm, const char *xml, virDomainDeviceDef *
              net->ifname ? " on tap " : "", NULLSTR_EMPTY(net->ifname));
     if (qemuHotplugInsert(vm->def, dev) < 0)
         goto cleanup;
-    qemuHotplugQueueEvent(virDomainEventDeviceAddedNewFromObj(vm, alias));
+    qemuDriverQueueEvent(qemu_driver, virDomainEventDeviceAddedNewFromObj(vm, alias));
     ret = 0;
 
  cleanup:
@@ -685,7 +678,7 @@ qemuHotplugFinishRemoval(virDomainObj *vm, const char *devAlias)
     }
 
     VIR_INFO("device %s of '%s' removed", alias, vm->def->name);
-    qemuHotplugQueueEvent(virDomainEventDeviceRemovedNewFromObj(vm, alias));
+    qemuDriverQueueEvent(qemu_driver, virDomainEventDeviceRemovedNewFromObj(vm, alias));
     qemuDomainObjSaveStatus(qemu_driver, vm);
     return 0;
 }

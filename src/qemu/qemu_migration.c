@@ -51,13 +51,6 @@ VIR_LOG_INIT("qemu.qemu_migration");
 /* how often a waiting step refreshes the progress from QEMU (ms) */
 #define QEMU_MIGRATION_POLL_MS 250
 
-static void
-qemuMigrationQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 /* After the async job ended (vm locked): the job-completed event with the
  * final statistics when the migration succeeded, as libvirt sends it on
  * both hosts. */
@@ -72,7 +65,7 @@ qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm)
     if (!done || done->type != VIR_DOMAIN_JOB_COMPLETED ||
         qemuDomainJobInfoToParams(done, &type, &params, &nparams) < 0)
         return;
-    qemuMigrationQueueEvent(driver,
+    qemuDriverQueueEvent(driver,
                             virDomainEventJobCompletedNewFromObj(vm, params, nparams));
 }
 
@@ -870,7 +863,7 @@ qemuMigrationSrcStopMigrated(virQEMUDriver *driver,
         virDomainDeleteConfig(driver->paths.configDir,
                               driver->paths.autostartDir, vm) == 0) {
         vm->persistent = 0;
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_UNDEFINED,
                                     VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
     }
@@ -917,7 +910,7 @@ qemuMigrationSrcConfirmLocked(virQEMUDriver *driver,
             else if (status == QEMU_MONITOR_VM_STATUS_POSTMIGRATE) {
                 virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
                                      VIR_DOMAIN_RUNNING_MIGRATION_CANCELED);
-                qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                             VIR_DOMAIN_EVENT_RESUMED,
                                             VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
             }
@@ -971,8 +964,6 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     g_autofree char *inURI = NULL;
     unsigned short port = 0;
     bool portAcquired = false;
-    g_auto(GStrv) created = NULL;
-    size_t i;
     int ret = -1;
 
     if (!domXML) {
@@ -1026,7 +1017,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
             virDomainObjListRemove(driver->domains, vm);
             goto cleanup;
         }
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     VIR_DOMAIN_EVENT_DEFINED_ADDED));
         /* libvirt wants a URI even when no data will move */
@@ -1076,7 +1067,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     }
 
     if ((flags & QEMU_MIGRATION_NBD_FLAGS) &&
-        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie, &created) < 0)
+        qemuMigrationDstNBDPrepareDisks(vm, migrateDisks, flags, cookie) < 0)
         goto endjob;
     if (qemuProcessStart(dconn, driver, vm, QEMU_ASYNC_JOB_MIGRATION_IN,
                          QEMU_PROCESS_START_INCOMING) < 0)
@@ -1109,7 +1100,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     priv->migrationConn = dconn;
     portAcquired = false;
 
-    qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                 VIR_DOMAIN_EVENT_STARTED,
                                 VIR_DOMAIN_EVENT_STARTED_MIGRATED));
     if (qemuMigrationCookieFormat(outCookie, driver->xmlopt, cookieout, cookieoutlen) < 0)
@@ -1128,10 +1119,7 @@ qemuMigrationDstPrepare(virQEMUDriver *driver,
     if (portAcquired)
         virPortAllocatorRelease(port);
     /* images created for the storage migration go with it */
-    for (i = 0; created && created[i]; i++) {
-        if (unlink(created[i]) < 0)
-            VIR_WARN("cannot remove the image %s: %s", created[i], g_strerror(errno));
-    }
+    qemuMigrationDstNBDRemoveCreated(vm);
     qemuDomainObjEndAsyncJob(vm);
  remove:
     if (!vm->persistent && !virDomainObjIsActive(vm))
@@ -1238,12 +1226,12 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         }
         running = true;
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_RESUMED,
                                     VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
     } else {
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_SUSPENDED,
                                     VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
     }
@@ -1278,7 +1266,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         vm->newDef = persistent;
         vm->persistent = 1;
         defined = !existed;
-        qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                     VIR_DOMAIN_EVENT_DEFINED,
                                     existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
                                             : VIR_DOMAIN_EVENT_DEFINED_ADDED));
@@ -1332,6 +1320,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
         virErrorPreserveLast(&err);
         qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
                                VIR_DOMAIN_EVENT_STOPPED_FAILED);
+        qemuMigrationDstNBDRemoveCreated(vm);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;
@@ -1342,7 +1331,7 @@ qemuMigrationDstFinish(virQEMUDriver *driver,
                                   driver->paths.autostartDir, vm) == 0) {
             vm->persistent = 0;
             g_clear_pointer(&vm->newDef, virDomainDefFree);
-            qemuMigrationQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_UNDEFINED,
                                         VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
         }
@@ -1843,7 +1832,7 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
             virDomainDeleteConfig(qemu_driver->paths.configDir,
                                   qemu_driver->paths.autostartDir, vm) == 0) {
             vm->persistent = 0;
-            qemuMigrationQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_UNDEFINED,
                                         VIR_DOMAIN_EVENT_UNDEFINED_REMOVED));
             virDomainObjListRemove(qemu_driver->domains, vm);
@@ -2140,6 +2129,7 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         qemuDomainObjAdoptAsyncJob(vm);
         qemuProcessKillAndStop(driver, vm, VIR_DOMAIN_SHUTOFF_FAILED,
                                VIR_DOMAIN_EVENT_STOPPED_FAILED);
+        qemuMigrationDstNBDRemoveCreated(vm);
         if (priv->migrationPort) {
             virPortAllocatorRelease(priv->migrationPort);
             priv->migrationPort = 0;

@@ -208,18 +208,39 @@ qemuMigrationDstNBDCreateImage(virDomainObj *vm, virDomainDiskDef *disk,
     return 0;
 }
 
+static void
+qemuMigrationDstNBDRemoveImages(virDomainObj *vm, char **paths)
+{
+    size_t i;
+
+    for (i = 0; paths && paths[i]; i++) {
+        if (unlink(paths[i]) == 0)
+            VIR_INFO("Incoming storage migration of '%s' failed: removed the image %s it created",
+                     vm->def->name, paths[i]);
+        else if (errno != ENOENT)
+            VIR_WARN("Incoming storage migration of '%s': cannot remove the image %s it created: %s",
+                     vm->def->name, paths[i], g_strerror(errno));
+    }
+}
+
+void
+qemuMigrationDstNBDRemoveCreated(virDomainObj *vm)
+{
+    g_auto(GStrv) paths = g_steal_pointer(&QEMU_DOMAIN_PRIVATE(vm)->job.createdImages);
+
+    qemuMigrationDstNBDRemoveImages(vm, paths);
+}
+
 int
 qemuMigrationDstNBDPrepareDisks(virDomainObj *vm,
                                 char **migrateDisks,
                                 unsigned long flags,
-                                qemuMigrationCookie *srcCookie,
-                                char ***created)
+                                qemuMigrationCookie *srcCookie)
 {
     virDomainDef *def = vm->def;
     g_autoptr(GPtrArray) made = g_ptr_array_new_with_free_func(g_free);
     size_t i;
 
-    *created = NULL;
     if (qemuMigrationNBDCheckMigrateDisks(def, migrateDisks) < 0)
         return -1;
     for (i = 0; i < def->ndisks; i++) {
@@ -245,13 +266,14 @@ qemuMigrationDstNBDPrepareDisks(virDomainObj *vm,
     }
     if (made->len) {
         g_ptr_array_add(made, NULL);
-        *created = (char **) g_ptr_array_free(g_steal_pointer(&made), false);
+        QEMU_DOMAIN_PRIVATE(vm)->job.createdImages =
+            (char **) g_ptr_array_free(g_steal_pointer(&made), false);
     }
     return 0;
 
  error:
-    for (i = 0; i < made->len; i++)
-        unlink(g_ptr_array_index(made, i));
+    g_ptr_array_add(made, NULL);
+    qemuMigrationDstNBDRemoveImages(vm, (char **) made->pdata);
     return -1;
 }
 

@@ -80,13 +80,17 @@ int qemuMigrationSrcNBDDescribe(virDomainObj *vm,
  * copy (VIR_MIGRATE_NON_SHARED_DISK) is created (qemu-img, the
  * destination definition's format, the size in the source's cookie
  * @srcCookie; vm unlocked meanwhile); otherwise the error names it.
- * *@created: the images created (NULL-terminated, or NULL), for the
- * caller to remove when the migration fails in Prepare. */
+ * The images created are recorded in the migration-in job
+ * (job.createdImages, kept in the status file); on failure none is left. */
 int qemuMigrationDstNBDPrepareDisks(virDomainObj *vm,
                                     char **migrateDisks,
                                     unsigned long flags,
-                                    qemuMigrationCookie *srcCookie,
-                                    char ***created);
+                                    qemuMigrationCookie *srcCookie);
+
+/* Destination, the incoming migration failed in any phase, or a restarted
+ * daemon undid it (vm locked, the migration-in job held): removes the
+ * images its Prepare created.  Not for a guest that stays here. */
+void qemuMigrationDstNBDRemoveCreated(virDomainObj *vm);
 
 /* Destination, QEMU started for the incoming migration: starts the NBD
  * server on @listenAddress and exports the disks to copy; fills

@@ -22,13 +22,6 @@
 
 VIR_LOG_INIT("qemu.qemu_migration_postcopy");
 
-static void
-qemuMigrationPostcopyQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 bool
 qemuMigrationPostcopySwitched(virDomainObj *vm)
 {
@@ -61,7 +54,7 @@ qemuMigrationSrcPostcopyMarkSwitched(virQEMUDriver *driver, virDomainObj *vm)
      * this driver (or the reason was the migration's) */
     VIR_INFO("Migration of '%s' switched to post-copy", vm->def->name);
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY);
-    qemuMigrationPostcopyQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_SUSPENDED,
                                         VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY));
     qemuDomainObjSaveStatus(driver, vm);
@@ -79,7 +72,7 @@ qemuMigrationSrcPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm)
     VIR_WARN("Migration of '%s' failed after the switch to post-copy: leaving it paused",
              vm->def->name);
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
-    qemuMigrationPostcopyQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_SUSPENDED,
                                         VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED));
     qemuDomainObjSaveStatus(driver, vm);
@@ -132,7 +125,7 @@ qemuMigrationDstPostcopyResume(virQEMUDriver *driver, virDomainObj *vm)
     VIR_INFO("Incoming migration of '%s' switched to post-copy: the guest runs here",
              vm->def->name);
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
-    qemuMigrationPostcopyQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                         VIR_DOMAIN_EVENT_RESUMED,
                                         VIR_DOMAIN_EVENT_RESUMED_POSTCOPY));
     qemuDomainObjSaveStatus(driver, vm);
@@ -172,13 +165,13 @@ qemuMigrationDstPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm,
         if (rc == 0 && running &&
             (state != VIR_DOMAIN_RUNNING || reason != VIR_DOMAIN_RUNNING_POSTCOPY_FAILED)) {
             virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY_FAILED);
-            qemuMigrationPostcopyQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                                 VIR_DOMAIN_EVENT_RESUMED,
                                                 VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED));
         } else if ((rc < 0 || !running) &&
                    (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)) {
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
-            qemuMigrationPostcopyQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                                 VIR_DOMAIN_EVENT_SUSPENDED,
                                                 VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED));
         }

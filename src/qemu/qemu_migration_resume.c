@@ -32,13 +32,6 @@ VIR_LOG_INIT("qemu.qemu_migration_resume");
  * event wakes it first (ms) */
 #define QEMU_MIGRATION_RESUME_POLL_MS 250
 
-static void
-qemuMigrationResumeQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 static int
 qemuMigrationResumeSetPhase(virQEMUDriver *driver, virDomainObj *vm, int phase)
 {
@@ -359,7 +352,7 @@ qemuMigrationSrcResumeRun(virQEMUDriver *driver,
 
     /* the stream runs again: the guest is in post-copy, no longer failed */
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY);
-    qemuMigrationResumeQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                       VIR_DOMAIN_EVENT_SUSPENDED,
                                       VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY));
     qemuDomainObjSaveStatus(driver, vm);
@@ -771,7 +764,7 @@ qemuMigrationDstResumeStartCPUs(virQEMUDriver *driver, virDomainObj *vm)
     if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_POSTCOPY_RESUME) < 0)
         return -1;
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
-    qemuMigrationResumeQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                       VIR_DOMAIN_EVENT_RESUMED,
                                       VIR_DOMAIN_EVENT_RESUMED_POSTCOPY));
     qemuDomainObjSaveStatus(driver, vm);
@@ -798,7 +791,7 @@ qemuMigrationDstResumePersist(virQEMUDriver *driver, virDomainObj *vm,
     virDomainDefFree(vm->newDef);
     vm->newDef = persistent;
     vm->persistent = 1;
-    qemuMigrationResumeQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                       VIR_DOMAIN_EVENT_DEFINED,
                                       existed ? VIR_DOMAIN_EVENT_DEFINED_UPDATED
                                               : VIR_DOMAIN_EVENT_DEFINED_ADDED));
@@ -859,7 +852,7 @@ qemuMigrationDstResumeFinish(virQEMUDriver *driver,
     /* QEMU has the whole guest: it is this host's */
     if (!(flags & VIR_MIGRATE_PAUSED)) {
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
-        qemuMigrationResumeQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                           VIR_DOMAIN_EVENT_RESUMED,
                                           VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
     }
@@ -914,7 +907,7 @@ qemuMigrationDstResumeRecover(virQEMUDriver *driver, virDomainObj *vm)
         VIR_WARN("Post-copy recovery of '%s' was interrupted, QEMU completed it: the guest runs here",
                  vm->def->name);
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED);
-        qemuMigrationResumeQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                           VIR_DOMAIN_EVENT_RESUMED,
                                           VIR_DOMAIN_EVENT_RESUMED_MIGRATED));
     } else if (rc == 0 && running && st.status == QEMU_MONITOR_MIGRATION_STATUS_POSTCOPY) {

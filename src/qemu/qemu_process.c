@@ -62,13 +62,6 @@ VIR_LOG_INIT("qemu.qemu_process");
 /* Small helpers                                                          */
 /* ---------------------------------------------------------------------- */
 
-static void
-qemuProcessQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 static int
 qemuProcessPidfdOpen(pid_t pid)
 {
@@ -289,8 +282,12 @@ qemuProcessHandleExit(virQEMUDriver *driver, virDomainObj *vm, int id)
     VIR_INFO("QEMU of domain '%s' (pid %d) exited: %s", vm->def->name,
              (int) vm->pid, priv->gotShutdown ? "shut down" : "unexpectedly");
     qemuProcessStop(driver, vm, reason);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED, eventDetail));
+    /* an incoming storage migration cannot finish any more: the images
+     * its Prepare created go now (a transient domain goes below) */
+    if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN)
+        qemuMigrationDstNBDRemoveCreated(vm);
 
  endjob:
     qemuDomainObjEndJob(vm);
@@ -324,7 +321,7 @@ qemuProcessHandleFakeReboot(virQEMUDriver *driver, virDomainObj *vm, int id)
     priv->gotShutdown = false;
     priv->fakeReboot = false;
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
     qemuDomainObjSaveStatus(driver, vm);
 
@@ -515,7 +512,7 @@ qemuProcessMonitorStop(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
         reason = priv->pausedReason ? priv->pausedReason : VIR_DOMAIN_PAUSED_UNKNOWN;
         priv->pausedReason = 0;
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, reason);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_SUSPENDED,
                                   qemuProcessPausedEventDetail(reason)));
         qemuDomainObjSaveStatus(qemu_driver, vm);
@@ -535,7 +532,7 @@ qemuProcessMonitorResume(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
         virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
         reason != VIR_DOMAIN_PAUSED_STARTING_UP) {
         virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_RESUMED,
                                   VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
         qemuDomainObjSaveStatus(qemu_driver, vm);
@@ -566,7 +563,7 @@ qemuProcessMonitorShutdown(qemuMonitor *mon G_GNUC_UNUSED,
 
     priv->gotShutdown = true;
     virDomainObjSetState(vm, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_UNKNOWN);
-    qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_SHUTDOWN,
                               guestInitiated ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST
                                              : VIR_DOMAIN_EVENT_SHUTDOWN_HOST));
@@ -593,7 +590,7 @@ qemuProcessMonitorReset(qemuMonitor *mon G_GNUC_UNUSED, void *opaque)
 
     virObjectLock(vm);
     if (virDomainObjIsActive(vm))
-        qemuProcessQueueEvent(qemu_driver, virDomainEventRebootNewFromObj(vm));
+        qemuDriverQueueEvent(qemu_driver, virDomainEventRebootNewFromObj(vm));
     virObjectUnlock(vm);
 }
 
@@ -608,7 +605,7 @@ qemuProcessMonitorGuestPanic(qemuMonitor *mon G_GNUC_UNUSED,
     virObjectLock(vm);
     if (virDomainObjIsActive(vm)) {
         virDomainObjSetState(vm, VIR_DOMAIN_CRASHED, VIR_DOMAIN_CRASHED_PANICKED);
-        qemuProcessQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                   VIR_DOMAIN_EVENT_CRASHED,
                                   VIR_DOMAIN_EVENT_CRASHED_PANICKED));
         if (vm->def->onCrash == VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY && vm->pid > 0)
@@ -637,7 +634,7 @@ qemuProcessMonitorDeviceDeleted(qemuMonitor *mon G_GNUC_UNUSED,
             break;
         }
         case QEMU_HOTPLUG_DELETED_OTHER:
-            qemuProcessQueueEvent(qemu_driver,
+            qemuDriverQueueEvent(qemu_driver,
                                   virDomainEventDeviceRemovedNewFromObj(vm, devAlias));
             break;
         }
@@ -669,7 +666,7 @@ qemuProcessHandleWatchdog(virDomainObj *vm, tdmJSONValue *data)
     for (i = 0; action && i < G_N_ELEMENTS(qemuProcessWatchdogActions); i++) {
         if (STREQ(action, qemuProcessWatchdogActions[i])) {
             VIR_INFO("watchdog of '%s' fired: %s", vm->def->name, action);
-            qemuProcessQueueEvent(qemu_driver,
+            qemuDriverQueueEvent(qemu_driver,
                                   virDomainEventWatchdogNewFromObj(vm, i));
             return;
         }
@@ -731,7 +728,7 @@ qemuProcessMonitorDomainEvent(qemuMonitor *mon G_GNUC_UNUSED,
 
     if (data)
         details = tdmJSONValueToString(data, false);
-    qemuProcessQueueEvent(qemu_driver,
+    qemuDriverQueueEvent(qemu_driver,
                           virDomainQemuMonitorEventNew(vm->def->id, vm->def->name,
                                                        vm->def->uuid, event,
                                                        seconds, micros, details));
@@ -766,7 +763,7 @@ qemuProcessMonitorMigrationPass(qemuMonitor *mon G_GNUC_UNUSED,
     QEMU_DOMAIN_PRIVATE(vm)->job.progress.memIteration = pass;
     /* virsh migrate --postcopy-after-precopy switches on the second one */
     if (virDomainObjIsActive(vm))
-        qemuProcessQueueEvent(qemu_driver,
+        qemuDriverQueueEvent(qemu_driver,
                               virDomainEventMigrationIterationNewFromObj(vm, pass));
     qemuDomainObjSignalAsyncJob(vm);
     virObjectUnlock(vm);
@@ -948,7 +945,7 @@ qemuProcessKillAndStop(virQEMUDriver *driver,
     QEMU_DOMAIN_PRIVATE(vm)->beingDestroyed = true;
     qemuProcessKill(driver, vm, QEMU_PROCESS_KILL_FORCE);
     qemuProcessStop(driver, vm, reason);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                               VIR_DOMAIN_EVENT_STOPPED, detail));
 }
 
@@ -1529,9 +1526,11 @@ qemuProcessIsOurQEMU(virDomainObj *vm)
     return sawName;
 }
 
-/* The reconnect thread of one domain.  It takes the modify job, or adopts
- * the async job the status file recorded (that job's phase decides what
- * happens to it) and works under it. */
+/* The reconnect thread of one domain.  It claims the reconnect gate the
+ * driver's start shut (docs/THREADS.txt section 3), takes the modify job,
+ * or adopts the async job the status file recorded (that job's phase
+ * decides what happens to it) and works under it; it opens the gate once
+ * the monitor answered, or after it stopped the domain. */
 static void
 qemuProcessReconnectThread(void *opaque)
 {
@@ -1550,6 +1549,7 @@ qemuProcessReconnectThread(void *opaque)
     asyncJob = priv->job.asyncJob;
     phase = priv->job.phase;
     qemuDomainObjResetInterruptedJobs(vm);
+    qemuDomainObjTakeReconnect(vm);
 
     qemuProcessGraphicsMarkPortsUsed(vm);
     if (asyncJob != QEMU_ASYNC_JOB_NONE)
@@ -1561,7 +1561,11 @@ qemuProcessReconnectThread(void *opaque)
              vm->def->name, (int) vm->pid, qemuDomainAsyncJobTypeToString(asyncJob),
              NULLSTR(qemuDomainAsyncJobPhaseToString(asyncJob, phase)));
     if (!qemuProcessIsOurQEMU(vm)) {
-        VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
+        if (priv->beingDestroyed)
+            VIR_INFO("QEMU of domain '%s' (pid %d) was killed by a destroy", vm->def->name,
+                     (int) vm->pid);
+        else
+            VIR_WARN("QEMU of domain '%s' (pid %d) is gone", vm->def->name, (int) vm->pid);
         vm->pid = 0;
         goto stop;
     }
@@ -1587,6 +1591,9 @@ qemuProcessReconnectThread(void *opaque)
     rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &status);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         goto stop;
+    /* the monitor works: other threads' jobs need not wait any more (the
+     * recovery below may ask another host for a minute) */
+    qemuDomainObjEndReconnect(vm);
 
     /* an interrupted migration is resolved by its phase */
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_OUT || asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
@@ -1627,11 +1634,20 @@ qemuProcessReconnectThread(void *opaque)
 
  stop:
     VIR_DEBUG("could not reconnect to '%s': %s", vm->def->name, virGetLastErrorMessage());
-    qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
-                                                  : VIR_DOMAIN_SHUTOFF_UNKNOWN);
-    qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
-                              VIR_DOMAIN_EVENT_STOPPED,
-                              VIR_DOMAIN_EVENT_STOPPED_FAILED));
+    if (priv->beingDestroyed) {
+        /* a destroy killed QEMU while we connected (it waits at the
+         * reconnect gate): the domain stops as destroyed */
+        qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_STOPPED,
+                                  VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
+    } else {
+        qemuProcessStop(driver, vm, priv->gotShutdown ? VIR_DOMAIN_SHUTOFF_SHUTDOWN
+                                                      : VIR_DOMAIN_SHUTOFF_UNKNOWN);
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                  VIR_DOMAIN_EVENT_STOPPED,
+                                  VIR_DOMAIN_EVENT_STOPPED_FAILED));
+    }
 
  endjob:
     if (asyncJob == QEMU_ASYNC_JOB_SAVE) {
@@ -1643,6 +1659,9 @@ qemuProcessReconnectThread(void *opaque)
         qemuDumpRecover(vm, asyncJob, phase);
         qemuDomainObjEndAsyncJob(vm);
     } else if (asyncJob != QEMU_ASYNC_JOB_NONE) {
+        /* an incoming storage migration undone: its new images go too */
+        if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN && !virDomainObjIsActive(vm))
+            qemuMigrationDstNBDRemoveCreated(vm);
         qemuDomainObjSetAsyncJobResult(vm, migrated || virDomainObjIsActive(vm) ?
                                        VIR_DOMAIN_JOB_COMPLETED : VIR_DOMAIN_JOB_FAILED,
                                        NULL);
@@ -1655,6 +1674,8 @@ qemuProcessReconnectThread(void *opaque)
         virDomainObjListRemove(driver->domains, vm);
 
  cleanup:
+    if (priv->job.reconnecting)
+        qemuDomainObjEndReconnect(vm);
     virDomainObjEndAPI(&vm);
 }
 
@@ -1670,11 +1691,16 @@ qemuProcessReconnectOne(virDomainObj *vm, void *opaque G_GNUC_UNUSED)
         return 0;
     }
     name = g_strdup_printf("reconnect-%s", vm->def->name);
+    /* API calls wait for the reconnect thread from now on */
+    qemuDomainObjBeginReconnect(vm);
     virObjectRef(vm);
     virObjectUnlock(vm);
     if (virThreadCreateFull(&thread, false, qemuProcessReconnectThread,
                             name, false, vm) < 0) {
         VIR_ERROR(_("cannot start a thread to reconnect to domain"));
+        virObjectLock(vm);
+        qemuDomainObjEndReconnect(vm);
+        virObjectUnlock(vm);
         virObjectUnref(vm);
     }
     return 0;
@@ -1760,7 +1786,7 @@ qemuProcessAutoDestroyOne(virQEMUDriver *driver, virDomainObj *vm, int id)
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_DESTROY) == 0) {
         if (virDomainObjIsActive(vm)) {
             qemuProcessStop(driver, vm, VIR_DOMAIN_SHUTOFF_DESTROYED);
-            qemuProcessQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                       VIR_DOMAIN_EVENT_STOPPED,
                                       VIR_DOMAIN_EVENT_STOPPED_DESTROYED));
         }

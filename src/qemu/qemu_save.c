@@ -49,13 +49,6 @@ VIR_LOG_INIT("qemu.qemu_save");
  * reports the migration completed (ms) */
 #define QEMU_SAVE_STREAM_END_MS 30000
 
-static void
-qemuSaveQueueEvent(virQEMUDriver *driver, virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(driver->domainEventState, event);
-}
-
 static char *
 qemuSaveManagedPath(virQEMUDriver *driver, virDomainObj *vm)
 {
@@ -365,7 +358,7 @@ qemuSaveDomain(virQEMUDriver *driver,
         if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_RUNNING) {
             priv->pausedReason = 0;
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_SAVE);
-            qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                    VIR_DOMAIN_EVENT_SUSPENDED,
                                    VIR_DOMAIN_EVENT_SUSPENDED_PAUSED));
         }
@@ -460,7 +453,7 @@ qemuSaveDomain(virQEMUDriver *driver,
             if (qemuDomainObjExitMonitor(vm) == 0 && rc == 0) {
                 /* unless the RESUME event was handled already */
                 if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
-                    qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                            VIR_DOMAIN_EVENT_RESUMED,
                                            VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
                 virDomainObjSetState(vm, VIR_DOMAIN_RUNNING,
@@ -649,7 +642,7 @@ qemuSaveRecoverRunning(virQEMUDriver *driver, virDomainObj *vm)
     }
     /* the RESUME event may have been handled already */
     if (virDomainObjGetState(vm, NULL) == VIR_DOMAIN_PAUSED)
-        qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_RESUMED,
                                VIR_DOMAIN_EVENT_RESUMED_UNPAUSED));
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_SAVE_CANCELED);
@@ -742,7 +735,7 @@ qemuSaveRestoreLocked(virConnectPtr conn,
     priv->job.progress.dataProcessed = img->header.dataLen;
     priv->job.progress.dataRemaining = 0;
 
-    qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                            VIR_DOMAIN_EVENT_STARTED,
                            VIR_DOMAIN_EVENT_STARTED_RESTORED));
     if (!startPaused) {
@@ -773,7 +766,7 @@ qemuSaveRestoreLocked(virConnectPtr conn,
             qemuDomainObjSetJobPhase(vm, QEMU_START_PHASE_RESUMING) < 0)
             goto error;
         virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_USER);
-        qemuSaveQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_SUSPENDED,
                                userPaused ? VIR_DOMAIN_EVENT_SUSPENDED_PAUSED
                                           : VIR_DOMAIN_EVENT_SUSPENDED_RESTORED));

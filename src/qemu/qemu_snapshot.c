@@ -62,13 +62,6 @@ typedef enum {
     QEMU_SNAPSHOT_OP_DELETE,
 } qemuSnapshotOp;
 
-static void
-qemuSnapshotQueueEvent(virObjectEvent *event)
-{
-    if (event)
-        virObjectEventStateQueue(qemu_driver->domainEventState, event);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Metadata on disk                                                       */
 /* ---------------------------------------------------------------------- */
@@ -805,7 +798,7 @@ qemuSnapshotRevertMemory(virConnectPtr conn, virDomainObj *vm,
                              QEMU_PROCESS_START_PAUSED) < 0)
             return -1;
         started = true;
-        qemuSnapshotQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                    VIR_DOMAIN_EVENT_STARTED,
                                    VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT));
     } else if (qemuDumpPauseDomain(vm, QEMU_ASYNC_JOB_SNAPSHOT,
@@ -833,7 +826,7 @@ qemuSnapshotRevertMemory(virConnectPtr conn, virDomainObj *vm,
         return qemuDumpResumeDomain(vm, QEMU_ASYNC_JOB_SNAPSHOT,
                                     VIR_DOMAIN_RUNNING_FROM_SNAPSHOT);
     virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_FROM_SNAPSHOT);
-    qemuSnapshotQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+    qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                VIR_DOMAIN_EVENT_SUSPENDED,
                                VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT));
     return 0;
@@ -862,12 +855,12 @@ qemuSnapshotRevertDisks(virConnectPtr conn, virDomainObj *vm,
         if (qemuProcessStart(conn, qemu_driver, vm, QEMU_ASYNC_JOB_SNAPSHOT,
                              pausedStart ? QEMU_PROCESS_START_PAUSED : 0) < 0)
             return -1;
-        qemuSnapshotQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+        qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                    VIR_DOMAIN_EVENT_STARTED,
                                    VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT));
         if (pausedStart) {
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_FROM_SNAPSHOT);
-            qemuSnapshotQueueEvent(virDomainEventLifecycleNewFromObj(vm,
+            qemuDriverQueueEvent(qemu_driver, virDomainEventLifecycleNewFromObj(vm,
                                        VIR_DOMAIN_EVENT_SUSPENDED,
                                        VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT));
         } else {

@@ -38,7 +38,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 
 try:
@@ -517,7 +516,7 @@ if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--client":
 # The test
 # ---------------------------------------------------------------------------
 
-from tandemtest import TAP, Daemon, run, tmpdir  # noqa: E402
+from tandemtest import TAP, Daemon, run, tmpdir, qemu_pid, wait_for, plain_env  # noqa: E402
 
 t = TAP()
 QEMU_PW = pwd.getpwnam("libvirt-qemu")
@@ -656,11 +655,6 @@ def test_readonly(d, work):
 # ---------------------------------------------------------------------------
 # Secrets
 # ---------------------------------------------------------------------------
-
-def qemu_pid(d, name):
-    with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-        return int(f.read().strip())
-
 
 def set_log_filters(d, filters):
     """Replace the log_filters line of a Daemon not started yet."""
@@ -958,15 +952,6 @@ def polkit_missing():
     return None
 
 
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
 class PrivateBus:
     """A dbus-daemon acting as the system bus and a polkitd on it; both
     stopped by their PIDs."""
@@ -990,7 +975,7 @@ class PrivateBus:
                                            stdin=subprocess.DEVNULL))
         if not wait_for(lambda: os.path.exists(self.sock), 10):
             raise RuntimeError("dbus-daemon did not create %s" % self.sock)
-        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        env = dict(plain_env(), DBUS_SYSTEM_BUS_ADDRESS=self.address)
         self.procs.append(subprocess.Popen([POLKITD, "--no-debug"], env=env, stdout=self.log,
                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
         # polkitd is up when it owns its name on the bus

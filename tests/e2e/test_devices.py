@@ -23,30 +23,9 @@ import time
 
 import libvirt
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, wait_for, alive, qemu_pid
 
 t = TAP()
-
-
-def wait_for(cond, timeout=60, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def alive(pid):
-    return pid is not None and proc_state(pid) not in (None, "Z", "X")
 
 
 def build_guest():
@@ -117,14 +96,6 @@ def drive(d, name, alias):
         if b.get("qdev") == alias or b.get("qdev", "").startswith("/machine/peripheral/%s/" % alias):
             return b
     return None
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
 
 
 # A python3-libvirt console client: prints everything it reads as JSON

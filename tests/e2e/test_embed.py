@@ -5,7 +5,6 @@
 
 import os
 import subprocess
-import sys
 import textwrap
 
 from tandemtest import qemu_version, TAP, Embedded, domain_xml, write_tmp, run

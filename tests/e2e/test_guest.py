@@ -20,46 +20,13 @@ import tempfile
 import textwrap
 import time
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, wait_for, alive, qemu_pid, domstate
 
 t = TAP()
 
 READY = "TANDEM-GUEST-READY"
 AGENT_TIMEOUT = 3    # agent_timeout of the daemon's qemu.conf, seconds
 BOOT_TIMEOUT = 120   # bounded waits for the guest (TCG)
-
-
-def wait_for(cond, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def alive(pid):
-    return pid is not None and proc_state(pid) not in (None, "Z", "X")
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def domstate(d, name):
-    return d.virsh("domstate", "--reason", name).out.strip()
 
 
 def readable_by_qemu(path):

@@ -27,7 +27,7 @@ import textwrap
 import threading
 import time
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, wait_for
 
 try:
     import libvirt
@@ -43,15 +43,6 @@ NAME = "hp"
 NS = "tandem-hp-%d" % os.getpid()   # the daemon's network namespace
 BRIDGE = "tbr0"                      # a bridge in it
 EVENTS = []   # ("added"|"removed", alias) from the device events
-
-
-def wait_for(cond, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 class Guest:

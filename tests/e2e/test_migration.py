@@ -23,17 +23,11 @@ import time
 
 import libvirt
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import (
+    guest_paths, TAP, Daemon, run, write_tmp, domstate, qemu_pid, alive, rss_kib, wait_for, jobinfo)
 
 t = TAP()
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def dirty_xml(name, kernel, mem_mib=128, dirty_mib=64):
@@ -56,38 +50,6 @@ def define(d, xml):
         os.unlink(path)
 
 
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
-
-
 def start_dirty(d, name, kernel, dirty_mib=64):
     """Starts the dirtying guest and waits until it has touched its memory."""
     define(d, dirty_xml(name, kernel, dirty_mib=dirty_mib))
@@ -97,15 +59,6 @@ def start_dirty(d, name, kernel, dirty_mib=64):
     # most of the guest's dirty memory was written
     ok = r.rc == 0 and wait_for(lambda: rss_kib(pid) > (dirty_mib + 16) * 1024, 60)
     return ok, pid
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 class Prober(threading.Thread):
@@ -145,16 +98,6 @@ def migrate_bg(src, name, dst, extra):
     argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
             dst.uri] + MIG_ARGS + extra
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def jobinfo(d, name):
-    r = d.virsh("domjobinfo", name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
 
 
 def test_managed_and_back(a, b, kernel):

@@ -19,11 +19,9 @@ import pwd
 import re
 import shutil
 import signal
-import subprocess
 import textwrap
-import time
 
-from tandemtest import TAP, DRIVER_DIR, Daemon, run, tmpdir, write_tmp
+from tandemtest import TAP, DRIVER_DIR, Daemon, run, tmpdir, write_tmp, qemu_pid, alive, wait_for
 
 t = TAP()
 NS = "tandem-net-%d" % os.getpid()
@@ -89,31 +87,6 @@ def tap_of(d, name):
 def ports(d, network):
     r = d.virsh("net-port-list", network)
     return [l.split()[0] for l in r.out.splitlines() if l.strip()] if r.rc == 0 else None
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def wait_for(cond, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def check_tap(dev, mac_tail, mtu=None, what=""):

@@ -34,70 +34,13 @@ import time
 
 import libvirt
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import (
+    TAP, Daemon, write_tmp, guest_paths, wait_for, qemu_pid, alive, rss_kib, domstate, jobinfo)
 
 t = TAP()
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 ROOT_QEMU = 'user = "root"\ngroup = "root"\n'
 OUTDIR = "/var/lib/libvirt/images/out"
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
-
-
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
-def jobinfo(d, name, *args):
-    r = d.virsh("domjobinfo", name, *args)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
 
 
 def qemu_migration_status(d, name):

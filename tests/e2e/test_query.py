@@ -13,9 +13,8 @@ import re
 import signal
 import subprocess
 import textwrap
-import time
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp, qemu_pid, alive, wait_for, fields
 
 t = TAP()
 
@@ -41,31 +40,6 @@ def define(d, name, **kw):
         os.unlink(path)
 
 
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def wait_for(cond, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
 def kv(text):
     """'name value' lines (dommemstat, domblkstat) as a dict."""
     out = {}
@@ -73,16 +47,6 @@ def kv(text):
         parts = line.split()
         if len(parts) >= 2:
             out[parts[-2]] = parts[-1]
-    return out
-
-
-def fields(text):
-    """'Key:   value' lines (dominfo, domblkinfo, vcpuinfo) as a dict."""
-    out = {}
-    for line in text.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            out[k.strip()] = v.strip()
     return out
 
 

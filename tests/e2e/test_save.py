@@ -22,7 +22,9 @@ import time
 
 import libvirt
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import (
+    guest_paths, TAP, Daemon, write_tmp, domstate, jobinfo, qemu_pid, alive, rss_kib, wait_for,
+    fields)
 
 t = TAP()
 QEMU_UID = None
@@ -30,13 +32,6 @@ QEMU_GID = None
 OUTDIR = "/var/lib/libvirt/images/out"
 SAVEDIR = "/var/lib/libvirt/qemu/save"
 MAGIC = b"TANDEM-SAVEIMAGE"
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def qemu_user():
@@ -101,11 +96,6 @@ class Guest:
                         rss_kib(pid) > (self.dirty_mib + 16) * 1024, timeout)
 
 
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
 def qemu_status(d, name):
     """QEMU's own run state through the monitor passthrough."""
     r = d.virsh("qemu-monitor-command", name, '{"execute":"query-status"}')
@@ -115,50 +105,7 @@ def qemu_status(d, name):
 
 
 def dominfo(d, name):
-    r = d.virsh("dominfo", name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
-
-
-def jobinfo(d, name, *extra):
-    r = d.virsh("domjobinfo", *extra, name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
+    return fields(d.virsh("dominfo", name).out)
 
 
 def qemu_procs(d, name):
@@ -197,15 +144,6 @@ def header(real):
     off, dlen = struct.unpack("<2Q", h[40:56])
     return dict(magic=magic, version=version, flags=flags, format=fmt,
                 offset=off, length=dlen, size=os.path.getsize(real))
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def edited(xml, old, new):

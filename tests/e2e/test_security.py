@@ -19,9 +19,8 @@ import pwd
 import shutil
 import signal
 import textwrap
-import time
 
-from tandemtest import TAP, DRIVER_DIR, Daemon, run, tmpdir, write_tmp
+from tandemtest import TAP, DRIVER_DIR, Daemon, run, tmpdir, write_tmp, wait_for
 
 t = TAP()
 XATTR = "trusted.tandem.dac"
@@ -123,15 +122,6 @@ def test_private_image(d):
     t.ok(ok, "QEMU killed: the domain is shut off")
     t.eq(owner(img), (0, 0, 0o600), "after a crash: root's again")
     d.virsh("undefine", "sec-priv")
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 def test_shared_readonly(d):

@@ -14,16 +14,10 @@ import time
 
 import libvirt
 
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp
+from tandemtest import (
+    guest_paths, TAP, Daemon, run, write_tmp, domstate, qemu_pid, alive, jobinfo, wait_for)
 
 t = TAP()
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def make_disk(d, name, fmt="qcow2"):
@@ -65,37 +59,6 @@ def define(d, xml):
         os.unlink(path)
 
 
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def jobinfo(d, name, *extra):
-    r = d.virsh("domjobinfo", *extra, name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
-
-
 def qcow2_tags(real):
     r = run(["qemu-img", "snapshot", "-U", "-l", real])
     tags = []
@@ -104,15 +67,6 @@ def qcow2_tags(real):
         if len(parts) >= 2:
             tags.append(parts[1])
     return sorted(tags)
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 class Prober(threading.Thread):

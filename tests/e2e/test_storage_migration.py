@@ -15,7 +15,10 @@
 # QEMU, nothing on the destination), the same in the RAM phase after the
 # copy; the destination's QEMU killed during the copy; the source daemon
 # killed during the copy (after its restart the guest runs there, no job
-# or node left);
+# or node left); the destination daemon killed and restarted during the
+# copy (its recovery destroys the incoming guest);
+# an image the destination created for the copy removed whenever the
+# migration fails (abort, destination QEMU killed, either daemon restarted);
 # a missing destination image created (--copy-storage-all) or refused
 # naming it (--copy-storage-inc); --postcopy with a storage copy refused.
 #
@@ -26,20 +29,14 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
-from tandemtest import TAP, Daemon, SRCDIR, run, tmpdir, write_tmp
+from tandemtest import (
+    guest_paths, TAP, Daemon, run, tmpdir, write_tmp, rss_kib, domstate, qemu_pid, alive, wait_for,
+    jobinfo)
 
 t = TAP()
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 MIB = 1 << 20
-
-
-def guest_paths():
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=900)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def disk_xml(name, kernel, image, fmt, uuid=None, extra="", dirty_mib=4, mem_mib=64):
@@ -76,63 +73,12 @@ def dest_xml(d, name, kernel, image, fmt, extra="", dirty_mib=4, mem_mib=64):
     return write_tmp(disk_xml(name, kernel, image, fmt, uuid, extra, dirty_mib, mem_mib))
 
 
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
-
-
 def virsh_file(d, cmd, xml, *args):
     path = write_tmp(xml)
     try:
         return d.virsh(cmd, path, *args)
     finally:
         os.unlink(path)
-
-
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, TypeError):
-        return False
-
-
-def wait_for(cond, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-def jobinfo(d, name):
-    r = d.virsh("domjobinfo", name)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
 
 
 def qmp(d, name, cmd, args=None):
@@ -280,34 +226,47 @@ def test_copy_inc(a, b, kernel, work):
     a.virsh("undefine", "sto2")
 
 
-def start_big(a, kernel, work, name):
+def start_big(a, kernel, work, name, create_dst=True):
+    """A guest with 32 MiB of disk data on A.  Without @create_dst the
+    destination image does not exist: B's Prepare creates it, and must
+    remove it when the migration fails."""
     src = os.path.join(work, "%s-src.img" % name)
     dst = os.path.join(work, "%s-dst.img" % name)
     img("create", "-f", "raw", src, "32M")
     qemu_io(src, "raw", "write -P 0x42 0 32M")
-    img("create", "-f", "raw", dst, "32M")
+    if create_dst:
+        img("create", "-f", "raw", dst, "32M")
     virsh_file(a, "define", disk_xml(name, kernel, src, "raw"))
     r = a.virsh("start", name)
     return r, dst
 
 
-def test_abort(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto3")
-    t.ok(r.rc == 0, "abort: sto3 (32 MiB of data) starts on A", r)
-    pid_a = qemu_pid(a, "sto3")
-    dxml = dest_xml(a, "sto3", kernel, dst, "raw")
-    # 2 MiB/s for the disk copy: about 16 s unless aborted
-    p = migrate_bg(a, "sto3", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
+def start_copy(a, b, kernel, work, name, label):
+    """A throttled (2 MiB/s: about 16 s) --copy-storage-all of start_big's
+    guest @name to B, which creates the image; returns once domjobinfo on
+    A shows the disk copy's progress.  (pid of A's QEMU, the destination
+    image, the destination XML file, the virsh process, A's job info)"""
+    r, dst = start_big(a, kernel, work, name, create_dst=False)
+    t.ok(r.rc == 0, "%s: %s (32 MiB of data) starts on A" % (label, name), r)
+    pid_a = qemu_pid(a, name)
+    dxml = dest_xml(a, name, kernel, dst, "raw")
+    p = migrate_bg(a, name, b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
     got = {}
 
-    def progress():
-        got.update(jobinfo(a, "sto3"))
+    def copying():
+        got.update(jobinfo(a, name))
         return got.get("Job type") == "Unbounded" and \
             got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(progress, 30), "abort: domjobinfo shows the disk copy's progress", got)
+    t.ok(wait_for(copying, 30), "%s: domjobinfo on A shows the disk copy's progress" % label, got)
+    return pid_a, dst, dxml, p, got
+
+
+def test_abort(a, b, kernel, work):
+    pid_a, dst, dxml, p, got = start_copy(a, b, kernel, work, "sto3", "abort")
     t.ok("File total" in got and got.get("File total", "").startswith("32.000 MiB"),
          "abort: the disk total is the disk's size", got)
     t.ok("sto3" in names(b), "abort: the incoming guest exists on B during the copy")
+    t.ok(os.path.exists(dst), "abort: B created the missing image", dst)
     r = a.virsh("domjobabort", "sto3")
     t.ok(r.rc == 0, "abort: domjobabort during the storage copy", r)
     out, err = p.communicate(timeout=120)
@@ -318,6 +277,7 @@ def test_abort(a, b, kernel, work):
          alive(pid_a), "abort: the source keeps running, same QEMU", domstate(a, "sto3"))
     t.eq(migration_leftovers(a, "sto3"), [], "abort: no NBD node or mirror job left on A")
     t.ok(wait_for(lambda: "sto3" not in names(b), 20), "abort: nothing left on B")
+    t.ok(not os.path.exists(dst), "abort: B removed the image it had created", dst)
     t.eq(jobinfo(a, "sto3").get("Job type"), "None", "abort: no job left on A")
     a.virsh("destroy", "sto3")
     a.virsh("undefine", "sto3")
@@ -398,17 +358,7 @@ def test_abort_ram_phase(a, b, kernel, work):
 def test_dest_dies(a, b, kernel, work):
     """The destination's QEMU (and its NBD server) dies during the copy:
     the mirror fails, the source keeps running without leftovers."""
-    r, dst = start_big(a, kernel, work, "sto8")
-    t.ok(r.rc == 0, "destination dies: sto8 starts on A", r)
-    pid_a = qemu_pid(a, "sto8")
-    dxml = dest_xml(a, "sto8", kernel, dst, "raw")
-    p = migrate_bg(a, "sto8", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    got = {}
-
-    def copying():
-        got.update(jobinfo(a, "sto8"))
-        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(copying, 30), "destination dies: the disk copy runs", got)
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto8", "destination dies")
     pid_b = qemu_pid(b, "sto8")
     t.ok(pid_b and alive(pid_b), "destination dies: B's QEMU runs")
     os.kill(pid_b, signal.SIGKILL)
@@ -419,22 +369,13 @@ def test_dest_dies(a, b, kernel, work):
          "destination dies: the source keeps running", domstate(a, "sto8"))
     t.eq(migration_leftovers(a, "sto8"), [], "destination dies: no NBD node or job left on A")
     t.ok(wait_for(lambda: "sto8" not in names(b), 20), "destination dies: nothing left on B")
+    t.ok(not os.path.exists(dst), "destination dies: B removed the image it had created", dst)
     a.virsh("destroy", "sto8")
     a.virsh("undefine", "sto8")
 
 
 def test_source_restart(a, b, kernel, work):
-    r, dst = start_big(a, kernel, work, "sto4")
-    t.ok(r.rc == 0, "restart: sto4 starts on A", r)
-    pid_a = qemu_pid(a, "sto4")
-    dxml = dest_xml(a, "sto4", kernel, dst, "raw")
-    p = migrate_bg(a, "sto4", b, ["--copy-storage-all", "--bandwidth", "2", "--xml", dxml])
-    got = {}
-
-    def copying():
-        got.update(jobinfo(a, "sto4"))
-        return got.get("File processed", "0 B").split()[0] not in ("0", "0.000")
-    t.ok(wait_for(copying, 30), "restart: the disk copy runs on A", got)
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto4", "restart")
     a.stop(signal.SIGKILL)
     p.communicate(timeout=60)
     os.unlink(dxml)
@@ -446,8 +387,39 @@ def test_source_restart(a, b, kernel, work):
          "restart: the recovery ends the job on A", jobinfo(a, "sto4"))
     t.eq(migration_leftovers(a, "sto4"), [], "restart: the recovery left no NBD node or job")
     t.ok(wait_for(lambda: "sto4" not in names(b), 30), "restart: nothing left on B")
+    t.ok(not os.path.exists(dst), "restart: B removed the image it had created", dst)
     a.virsh("destroy", "sto4")
     a.virsh("undefine", "sto4")
+
+
+def test_dest_restart(a, b, kernel, work):
+    """The destination daemon is killed during the copy and restarted: its
+    recovery destroys the incoming guest (Prepare phase, not committed) and
+    removes the image its Prepare created (kept in the status file); the
+    source keeps running."""
+    pid_a, dst, dxml, p, _ = start_copy(a, b, kernel, work, "sto11", "destination restart")
+    pid_b = qemu_pid(b, "sto11")
+    with open(b.private("/run/libvirt/qemu/sto11.xml")) as fh:
+        status = fh.read()
+    t.ok(("<createdImage path='%s'/>" % dst) in status,
+         "destination restart: B's status file records the image it created", status[-600:])
+    b.stop(signal.SIGKILL)
+    b.start()
+    out, err = p.communicate(timeout=120)
+    os.unlink(dxml)
+    t.ok(p.returncode != 0, "destination restart: the migration fails", err)
+    t.ok(wait_for(lambda: "sto11" not in names(b), 30),
+         "destination restart: B's recovery removed the incoming guest", names(b))
+    t.ok(not (pid_b and alive(pid_b)), "destination restart: B's incoming QEMU is gone")
+    t.ok(not os.path.exists(dst), "destination restart: B removed the image it had created", dst)
+    t.ok(wait_for(lambda: domstate(a, "sto11").startswith("running"), 30) and
+         qemu_pid(a, "sto11") == pid_a, "destination restart: the source keeps running",
+         domstate(a, "sto11"))
+    t.ok(wait_for(lambda: jobinfo(a, "sto11").get("Job type") == "None", 30),
+         "destination restart: no job left on A", jobinfo(a, "sto11"))
+    t.eq(migration_leftovers(a, "sto11"), [], "destination restart: no NBD node or job left on A")
+    a.virsh("destroy", "sto11")
+    a.virsh("undefine", "sto11")
 
 
 def test_migrate_disks(a, b, kernel, work):
@@ -556,6 +528,7 @@ try:
                      ("abort", test_abort), ("abort in the RAM phase", test_abort_ram_phase),
                      ("setspeed", test_setspeed),
                      ("destination dies", test_dest_dies),
+                     ("destination restart", test_dest_restart),
                      ("migrate disks", test_migrate_disks), ("create", test_create),
                      ("refusals", test_refusals),
                      ("source restart", test_source_restart)]:

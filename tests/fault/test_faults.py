@@ -19,7 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tandemtest import TAP, Daemon, SRCDIR, run, write_tmp  # noqa: E402
+from tandemtest import (  # noqa: E402
+    TAP, Daemon, SRCDIR, run, write_tmp, proc_state, alive, qemu_pid, wait_for, domstate, jobinfo,
+    rss_kib)
 
 t = TAP()
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
@@ -77,26 +79,6 @@ def define(d, xml):
         os.unlink(p)
 
 
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, TypeError):
-        return None
-
-
-def alive(pid):
-    return pid is not None and proc_state(pid) not in (None, "Z", "X")
-
-
-def qemu_pid(d, name):
-    try:
-        with open(d.private("/run/libvirt/qemu/%s.pid" % name)) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def qemu_pids(name):
     """Live QEMU processes of guest name, from /proc."""
     out = []
@@ -119,20 +101,6 @@ def qemu_pids(name):
     return out
 
 
-def wait_for(cond, timeout=30, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def domstate(d, name):
-    r = d.virsh("domstate", "--reason", name, timeout=HANG)
-    return r.out.strip() if r.rc == 0 else "error: " + r.err.strip()
-
-
 def listed(d, name):
     return name in d.virsh("list", "--all", "--name", timeout=HANG).out.split()
 
@@ -150,33 +118,12 @@ def timed(d, *args, timeout=HANG):
     return r, time.time() - t0
 
 
-def jobinfo(d, name):
-    r = d.virsh("domjobinfo", name, timeout=HANG)
-    info = {}
-    for line in r.out.splitlines():
-        if ":" in line:
-            k, v = line.split(":", 1)
-            info[k.strip()] = v.strip()
-    return info
-
-
 def migrating(d, name):
     """The source's QEMU is sending memory (Perform): the job exists from
     Begin on, so its type alone does not say that Prepare is over."""
     info = jobinfo(d, name)
     done = info.get("Memory processed", "0").split()[0]
     return info.get("Job type") == "Unbounded" and done not in ("0", "0.000")
-
-
-def rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, TypeError):
-        pass
-    return 0
 
 
 def start_guest(d, xml, name, dirty=False):

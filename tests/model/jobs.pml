@@ -13,7 +13,9 @@
  * nested job (EnterMonitorAsync); EnterMonitor/ExitMonitor releasing the
  * lock around a command that QEMU may never answer until it is killed;
  * abort; the agent job; destroy (kill QEMU first, then wait only for the
- * monitor holders).  With -DTIMEOUTS every wait may also expire, as the
+ * monitor holders); the reconnect gate (a domain found running when the
+ * driver starts: every other thread's Begin*Job waits until its reconnect
+ * thread connected the monitor or gave up and stopped the domain).  With -DTIMEOUTS every wait may also expire, as the
  * C code's bounded waits do; without it the protocol must be free of
  * deadlocks on its own.
  *
@@ -21,7 +23,8 @@
  * non-query sync jobs (nested included); no sync job runs that the
  * running async job's mask forbids; the async job's monitor commands run
  * only under its nested job; nobody is inside the monitor while destroy
- * stops the domain; no thread holds a sync job and the agent job.
+ * stops the domain; no thread holds a sync job and the agent job; nobody
+ * but the reconnect thread enters the monitor before it is connected.
  *
  * The block between BEGIN GENERATED and END GENERATED is the output of
  * `tests/qemujobtest --promela-masks`; check-model.sh fails when they
@@ -89,6 +92,11 @@ byte monHolders;           /* threads between Enter/ExitMonitor */
 bool agentBusy;
 byte agentOwner;
 bool domActive = true;     /* virDomainObjIsActive */
+bool reconnecting = true;  /* the gate, shut by the driver's start */
+byte reconnectOwner;       /* the reconnect thread once it claimed it */
+bool monConnected;         /* the reconnect thread connected the monitor */
+
+#define GATED (reconnecting && reconnectOwner != _pid)
 
 /* QEMU: killed by destroy; a command waits for a reply or EOF */
 bool qemuAlive = true;
@@ -143,7 +151,7 @@ inline begin_job(j, got, expired) {
     do
     :: async != A_NONE && (curmask & BIT(j)) == 0 && (WAITS_FOR_ASYNC & BIT(j)) == 0 ->
         break                       /* refused at once */
-    :: (async == A_NONE || (curmask & BIT(j)) != 0) && !destroying &&
+    :: (async == A_NONE || (curmask & BIT(j)) != 0) && !destroying && !GATED &&
        (syncJob == J_NONE || (j == J_QUERY && syncJob == J_QUERY)) ->
         if
         :: j == J_QUERY && syncJob == J_QUERY -> nquery++
@@ -176,6 +184,7 @@ inline enter_monitor(j, entered) {
     assert(held[j] > 0 && syncJob == j && (j == J_QUERY || owner == _pid));
     if
     :: domActive && !destroying ->
+        assert(monConnected || reconnectOwner == _pid);
         monHolders++;
         nestedInMonitor = (j == J_ASYNC_NESTED);
         entered = true
@@ -266,7 +275,7 @@ proctype AsyncJob() {
         lock();
         /* BeginAsyncJob: no async job and no sync job */
         do
-        :: async == A_NONE && syncJob == J_NONE && !destroying ->
+        :: async == A_NONE && syncJob == J_NONE && !destroying && !GATED ->
             async = a;
             asyncOwner = _pid;
             curmask = mask[a];
@@ -296,7 +305,7 @@ proctype AsyncJob() {
                 got = false;
                 expired = false;
                 do
-                :: syncJob == J_NONE && !destroying ->
+                :: syncJob == J_NONE && !destroying && !GATED ->
                     assert(asyncOwner == _pid);
                     syncJob = J_ASYNC_NESTED;
                     owner = _pid;
@@ -355,7 +364,7 @@ proctype AgentClient() {
     atomic {
         lock();
         do
-        :: !agentBusy ->
+        :: !agentBusy && !GATED ->
             agentBusy = true;
             agentOwner = _pid;
             got = true;
@@ -396,7 +405,7 @@ proctype Destroyer() {
     atomic {
         lock();
         do
-        :: !destroying && monHolders == 0 ->
+        :: !destroying && monHolders == 0 && !GATED ->
             destroying = true;
             got = true;
             break
@@ -416,6 +425,57 @@ proctype Destroyer() {
             domActive = false;      /* qemuProcessStop */
             destroying = false;
             broadcast();
+            unlock()
+        }
+    :: else
+    fi
+}
+
+/* The reconnect thread of a domain found running: claims the gate, takes
+ * its modify job, connects the monitor (QEMU answers, or is dead: then it
+ * stops the domain), and opens the gate either way. */
+proctype Reconnector() {
+    bool got;
+    bool expired;
+    bool entered;
+
+    atomic {
+        lock();
+        reconnectOwner = _pid;      /* qemuDomainObjTakeReconnect */
+        begin_job(J_MODIFY, got, expired);
+        entered = false;
+        if
+        :: got ->
+            enter_monitor(J_MODIFY, entered);
+            if
+            :: !entered -> end_job(J_MODIFY)
+            :: else
+            fi
+        :: else
+        fi;
+        if
+        :: !entered ->              /* gave up */
+            reconnecting = false;
+            reconnectOwner = 0;
+            broadcast()
+        :: else
+        fi;
+        unlock()
+    };
+    if
+    :: entered ->
+        monitor_command();          /* connect, query-status */
+        atomic {
+            lock();
+            exit_monitor();
+            if
+            :: qemuAlive -> monConnected = true
+            :: domActive = false    /* no answer: qemuProcessStop */
+            fi;
+            reconnecting = false;   /* qemuDomainObjEndReconnect */
+            reconnectOwner = 0;
+            broadcast();
+            end_job(J_MODIFY);
             unlock()
         }
     :: else
@@ -446,6 +506,7 @@ init {
         run SyncClient();
         run AsyncJob();
         run AgentClient();
-        run Destroyer()
+        run Destroyer();
+        run Reconnector()
     }
 }

@@ -44,7 +44,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tandemtest import Daemon, SRCDIR, DRIVER_DIR, write_tmp  # noqa: E402
+from tandemtest import Daemon, SRCDIR, DRIVER_DIR, write_tmp, alive  # noqa: E402
 
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
@@ -119,18 +119,6 @@ def norm(msg):
     msg = re.sub(r"'[^']*'", "'X'", msg)
     msg = re.sub(r"\d+", "N", msg)
     return msg[:160]
-
-
-def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
-def alive(pid):
-    return pid is not None and proc_state(pid) not in (None, "Z", "X")
 
 
 def qemu_processes(prefix):

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 
-from tandemtest import SRCDIR, run, write_tmp
+from tandemtest import guest_paths, wait_for, write_tmp  # noqa: F401 (re-exported to the client tests)
 
 MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
@@ -35,22 +35,6 @@ def wait_port(port, proc=None, timeout=30):
             time.sleep(0.1)
     return False
 
-
-def wait_for(cond, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def guest_paths():
-    """KERNEL, INITRD, DIRTY of the test guests (tests/guest/build-guest.sh)."""
-    r = run(["bash", os.path.join(SRCDIR, "tests", "guest", "build-guest.sh")], timeout=1500)
-    if r.rc != 0:
-        raise RuntimeError("build-guest.sh failed:\n%s" % r)
-    return dict(line.split("=", 1) for line in r.out.splitlines() if "=" in line)
 
 
 def dirty_xml(name, kernel, mem_mib=128, dirty_mib=16, devices=""):

@@ -16,7 +16,6 @@ import pty
 import re
 import select
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,14 +43,6 @@ def errline(r):
             return line.split("ERROR", 1)[1].strip()
     return (r.err.strip().splitlines() or [""])[-1]
 
-
-def wait_for(cond, timeout=30, step=0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 class Files:
