@@ -136,12 +136,12 @@ qemuDomainJobReportRefused(qemuDomainJob want, qemuDomainAsyncJob asyncJob)
 #pragma GCC diagnostic pop
 
 static const char *const qemuMigrationOutPhaseNames[] = {
-    "none", "begin3", "storage", "perform3", "perform3_done", "postcopy", "confirm3_cancelled",
-    "confirm3",
+    "none", "begin3", "storage", "perform3", "perform3_done", "postcopy", "begin_resume",
+    "postcopy_resume", "confirm3_cancelled", "confirm3",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuMigrationOutPhaseNames) == QEMU_MIGRATION_OUT_PHASE_LAST);
 static const char *const qemuMigrationInPhaseNames[] = {
-    "none", "prepare", "finish3", "postcopy",
+    "none", "prepare", "finish3", "postcopy", "prepare_resume", "postcopy_resume",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(qemuMigrationInPhaseNames) == QEMU_MIGRATION_IN_PHASE_LAST);
 static const char *const qemuSavePhaseNames[] = {

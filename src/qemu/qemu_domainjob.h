@@ -98,6 +98,10 @@ typedef enum {
     QEMU_MIGRATION_OUT_PHASE_POSTCOPY,      /* switched to post-copy: the
                                              * destination runs the guest,
                                              * the source never resumes */
+    /* post-copy recovery (VIR_MIGRATE_POSTCOPY_RESUME): a job of its own
+     * on the paused guest, ending in confirm3 */
+    QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME,
+    QEMU_MIGRATION_OUT_PHASE_POSTCOPY_RESUME, /* QEMU asked to resume */
     QEMU_MIGRATION_OUT_PHASE_CONFIRM3_CANCELLED,
     QEMU_MIGRATION_OUT_PHASE_CONFIRM3,
 
@@ -109,6 +113,9 @@ typedef enum {
     QEMU_MIGRATION_IN_PHASE_PREPARE,
     QEMU_MIGRATION_IN_PHASE_FINISH3,
     QEMU_MIGRATION_IN_PHASE_POSTCOPY,       /* resumed here in post-copy */
+    /* post-copy recovery: a job of its own on the paused guest */
+    QEMU_MIGRATION_IN_PHASE_PREPARE_RESUME,  /* QEMU listens (migrate-recover) */
+    QEMU_MIGRATION_IN_PHASE_POSTCOPY_RESUME, /* the stream resumed, vCPUs run */
 
     QEMU_MIGRATION_IN_PHASE_LAST
 } qemuMigrationInPhase;

@@ -1682,7 +1682,7 @@ qemuDomainAbortJobFlags(virDomainPtr dom, unsigned int flags)
     virDomainObj *vm;
     int ret = -1;
 
-    virCheckFlags(0, -1);
+    virCheckFlags(VIR_DOMAIN_ABORT_JOB_POSTCOPY, -1);
 
     if (!(vm = qemuDomainObjFromDomain(dom)))
         return -1;
@@ -1690,9 +1690,11 @@ qemuDomainAbortJobFlags(virDomainPtr dom, unsigned int flags)
         goto cleanup;
     if (qemuDomainObjBeginJob(vm, QEMU_JOB_ABORT) < 0)
         goto cleanup;
-    if (qemuMigrationPostcopySwitched(vm))
+    if (flags & VIR_DOMAIN_ABORT_JOB_POSTCOPY)
+        ret = qemuMigrationSrcPostcopyPause(vm);
+    else if (qemuMigrationPostcopySwitched(vm))
         virReportError(VIR_ERR_OPERATION_INVALID, "%s",
-                       _("cannot abort a migration in post-copy mode: the destination runs the guest"));
+                       _("cannot abort a migration in post-copy mode: the destination runs the guest (domjobabort --postcopy pauses it, to be resumed with migrate --postcopy-resume)"));
     else
         ret = qemuDomainObjAbortAsyncJob(vm);
     qemuDomainObjEndJob(vm);

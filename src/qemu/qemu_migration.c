@@ -24,6 +24,7 @@
 #include "qemu_migration.h"
 #include "qemu_migration_cookie.h"
 #include "qemu_migration_postcopy.h"
+#include "qemu_migration_resume.h"
 #include "qemu_migration_nbd.h"
 #include "qemu_domain.h"
 #include "qemu_domain_parse.h"
@@ -53,7 +54,7 @@ VIR_LOG_INIT("qemu.qemu_migration");
 /* After the async job ended (vm locked): the job-completed event with the
  * final statistics when the migration succeeded, as libvirt sends it on
  * both hosts. */
-static void
+void
 qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm)
 {
     qemuDomainJobInfo *done = QEMU_DOMAIN_PRIVATE(vm)->job.completed;
@@ -155,15 +156,10 @@ qemuMigrationValidateParams(virTypedParameterPtr params, int nparams)
 static int
 qemuMigrationCheckUnsupportedFlags(unsigned long flags)
 {
-    if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
-        virReportError(VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
-                       _("recovering a failed post-copy migration (--postcopy-resume) is not supported by this driver"));
-        return -1;
-    }
     return qemuMigrationNBDCheckFlags(flags);
 }
 
-static const char *
+const char *
 qemuMigrationParamString(virTypedParameterPtr params, int nparams, const char *name)
 {
     const char *value = NULL;
@@ -174,7 +170,7 @@ qemuMigrationParamString(virTypedParameterPtr params, int nparams, const char *n
 }
 
 /* The async job of a migration step that began in another API call. */
-static int
+int
 qemuMigrationJobContinue(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
@@ -273,7 +269,7 @@ qemuMigrationSetParameter(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
 
 /* "tcp://host:port" or "tcp:host:port" -> QEMU's "tcp:host:port".  @port
  * fills in a missing port. */
-static char *
+char *
 qemuMigrationQEMUURI(const char *uri, int port)
 {
     const char *rest;
@@ -308,7 +304,7 @@ qemuMigrationQEMUURI(const char *uri, int port)
 }
 
 /* Copies QEMU's view of the migration into the job's progress. */
-static void
+void
 qemuMigrationUpdateProgress(virDomainObj *vm, const qemuMonitorMigrationStats *st)
 {
     qemuDomainJobProgress *p = &QEMU_DOMAIN_PRIVATE(vm)->job.progress;
@@ -855,7 +851,7 @@ qemuMigrationSrcConfirmPostcopy(virQEMUDriver *driver,
 /* The destination owns the guest: the source's copy is stopped (shut off,
  * migrated) and, with VIR_MIGRATE_UNDEFINE_SOURCE, undefined here.  The
  * caller ends the job.  vm locked, the migration-out job held. */
-static void
+void
 qemuMigrationSrcStopMigrated(virQEMUDriver *driver,
                              virDomainObj *vm,
                              unsigned long flags)
@@ -1646,6 +1642,11 @@ qemuDomainMigrateBegin3Params(virDomainPtr dom,
         return NULL;
     if (virDomainMigrateBegin3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
+        xml = qemuMigrationSrcResumeBegin(qemu_driver, dom->conn, vm,
+                                          cookieout, cookieoutlen, flags);
+        goto cleanup;
+    }
     xml = qemuMigrationSrcBegin(qemu_driver, dom->conn, vm,
                                 qemuMigrationParamString(params, nparams,
                                                          VIR_MIGRATE_PARAM_DEST_XML),
@@ -1675,6 +1676,16 @@ qemuDomainMigratePrepare3Params(virConnectPtr dconn,
     virCheckFlags(QEMU_MIGRATION_FLAGS, -1);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return -1;
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME)
+        return qemuMigrationDstResumePrepare(qemu_driver, dconn,
+                                             qemuMigrationParamString(params, nparams,
+                                                                      VIR_MIGRATE_PARAM_DEST_NAME),
+                                             qemuMigrationParamString(params, nparams,
+                                                                      VIR_MIGRATE_PARAM_URI),
+                                             qemuMigrationParamString(params, nparams,
+                                                                      VIR_MIGRATE_PARAM_LISTEN_ADDRESS),
+                                             cookiein, cookieinlen, cookieout, cookieoutlen,
+                                             uri_out, flags);
     return qemuMigrationDstPrepare(qemu_driver, dconn,
                                    qemuMigrationParamString(params, nparams,
                                                             VIR_MIGRATE_PARAM_DEST_XML),
@@ -1716,6 +1727,17 @@ qemuDomainMigratePerform3Params(virDomainPtr dom,
     if (virDomainMigratePerform3ParamsEnsureACL(dom->conn, vm->def) < 0)
         goto cleanup;
 
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
+        if (!(flags & VIR_MIGRATE_PEER2PEER))
+            ret = qemuMigrationSrcResumePerform(driver, vm, params, nparams,
+                                                cookieout, cookieoutlen, flags);
+        else if (dconnuri)
+            ret = qemuMigrationSrcResumePeer2Peer(driver, vm, dconnuri, params, nparams, flags);
+        else
+            virReportError(VIR_ERR_INVALID_ARG, "%s",
+                           _("peer-to-peer migration needs the destination URI"));
+        goto cleanup;
+    }
     if (flags & VIR_MIGRATE_PEER2PEER) {
         if (!dconnuri) {
             virReportError(VIR_ERR_INVALID_ARG, "%s",
@@ -1773,6 +1795,12 @@ qemuDomainMigrateFinish3Params(virConnectPtr dconn,
     virCheckFlags(QEMU_MIGRATION_FLAGS, NULL);
     if (qemuMigrationValidateParams(params, nparams) < 0)
         return NULL;
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME)
+        return qemuMigrationDstResumeFinish(qemu_driver, dconn,
+                                            qemuMigrationParamString(params, nparams,
+                                                                     VIR_MIGRATE_PARAM_DEST_NAME),
+                                            cookiein, cookieinlen, cookieout, cookieoutlen,
+                                            flags, cancelled != 0);
     return qemuMigrationDstFinish(qemu_driver, dconn,
                                   qemuMigrationParamString(params, nparams,
                                                            VIR_MIGRATE_PARAM_DEST_NAME),
@@ -1810,6 +1838,10 @@ qemuDomainMigrateConfirm3Params(virDomainPtr dom,
             virDomainObjListRemove(qemu_driver->domains, vm);
         }
         ret = 0;
+        goto cleanup;
+    }
+    if (flags & VIR_MIGRATE_POSTCOPY_RESUME) {
+        ret = qemuMigrationSrcResumeConfirm(qemu_driver, vm, flags, cancelled != 0);
         goto cleanup;
     }
     if (qemuMigrationJobContinue(vm, QEMU_ASYNC_JOB_MIGRATION_OUT) < 0)
@@ -2087,6 +2119,11 @@ qemuMigrationClientGone(virQEMUDriver *driver, virDomainObj *vm,
         VIR_INFO("Undoing the outgoing migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
         qemuMigrationSrcConfirmLocked(driver, vm, 0, true);
+    } else if (qemuMigrationDstResumeRunning(vm)) {
+        /* the guest's newest state is here: kept (post-copy failed) */
+        qemuDomainObjAdoptAsyncJob(vm);
+        qemuMigrationDstResumeEndFailed(driver, vm,
+                                        _("the client driving the post-copy recovery went away"));
     } else if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
         VIR_INFO("Undoing the incoming migration of '%s'", vm->def->name);
         qemuDomainObjAdoptAsyncJob(vm);
@@ -2183,6 +2220,8 @@ qemuMigrationRecover(virQEMUDriver *driver,
     if (asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN) {
         /* after post-copy resumed it here, this is the guest's newest
          * state (the source stopped for good): kept whatever QEMU does */
+        if (phase >= QEMU_MIGRATION_IN_PHASE_PREPARE_RESUME)
+            return qemuMigrationDstResumeRecover(driver, vm);
         if (phase >= QEMU_MIGRATION_IN_PHASE_POSTCOPY) {
             VIR_WARN("Incoming migration of '%s' was interrupted in post-copy: keeping it",
                      vm->def->name);

@@ -17,6 +17,7 @@
 #include "driver.h"
 #include "qemu_conf.h"
 #include "qemu_domain.h"
+#include "qemu_monitor_json.h"
 
 /* The flags Tandem's migration accepts. */
 #define QEMU_MIGRATION_FLAGS \
@@ -31,6 +32,7 @@
      VIR_MIGRATE_OFFLINE | \
      VIR_MIGRATE_UNSAFE | \
      VIR_MIGRATE_POSTCOPY | \
+     VIR_MIGRATE_POSTCOPY_RESUME | \
      VIR_MIGRATE_NON_SHARED_DISK | \
      VIR_MIGRATE_NON_SHARED_INC)
 
@@ -58,3 +60,25 @@ void qemuMigrationShutdownPrepare(void);
  * (shut off, migrated; undefined with --undefinesource). */
 int qemuMigrationRecover(virQEMUDriver *driver, virDomainObj *vm,
                          qemuDomainAsyncJob asyncJob, int phase);
+
+/* Shared with qemu_migration_resume.c (post-copy recovery). */
+
+/* The string parameter @name, or NULL. */
+const char *qemuMigrationParamString(virTypedParameterPtr params, int nparams,
+                                     const char *name);
+/* Adopts the async job @asyncJob that a previous step began (vm locked);
+ * -1 (operation invalid) when another one runs. */
+int qemuMigrationJobContinue(virDomainObj *vm, qemuDomainAsyncJob asyncJob);
+/* "tcp://host:port" or "tcp:host:port" -> QEMU's "tcp:host:port"; @port
+ * fills in a missing port. */
+char *qemuMigrationQEMUURI(const char *uri, int port);
+/* Copies QEMU's migration statistics into the job's progress (vm locked). */
+void qemuMigrationUpdateProgress(virDomainObj *vm, const qemuMonitorMigrationStats *st);
+/* The destination owns the guest: the source's copy is stopped (shut off,
+ * migrated), undefined with VIR_MIGRATE_UNDEFINE_SOURCE (vm locked, the
+ * migration-out job held). */
+void qemuMigrationSrcStopMigrated(virQEMUDriver *driver, virDomainObj *vm,
+                                  unsigned long flags);
+/* The job-completed event of a migration that succeeded (vm locked, after
+ * the async job ended). */
+void qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm);

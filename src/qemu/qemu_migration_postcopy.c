@@ -37,7 +37,7 @@ qemuMigrationPostcopySwitched(virDomainObj *vm)
                 reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
     }
     if (priv->job.asyncJob == QEMU_ASYNC_JOB_MIGRATION_IN)
-        return priv->job.phase == QEMU_MIGRATION_IN_PHASE_POSTCOPY;
+        return priv->job.phase >= QEMU_MIGRATION_IN_PHASE_POSTCOPY;
     return false;
 }
 
@@ -136,7 +136,7 @@ void
 qemuMigrationPostcopyReportFailed(virDomainObj *vm, const char *why)
 {
     virReportError(VIR_ERR_OPERATION_FAILED,
-                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; what remains of it is left paused (post-copy failed); recovery (--postcopy-resume) is not supported"),
+                   _("post-copy migration of '%s' failed after the switch (%s): the guest's state is split between the hosts and cannot be rolled back; the source is left paused (post-copy failed), the destination's copy, where its QEMU lives, running (post-copy failed) until the missing pages arrive; while both QEMUs live, fix the cause and resume the migration with VIR_MIGRATE_POSTCOPY_RESUME (virsh migrate --postcopy --postcopy-resume)"),
                    vm->def->name, why);
 }
 
@@ -146,24 +146,35 @@ qemuMigrationDstPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm,
 {
     qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
     g_autofree char *cause = g_strdup(why);
+    bool running = false;
+    int vmStatus = 0;
     int reason;
+    int rc = -1;
 
+    /* no 'stop': vCPUs blocked on pages that have not arrived cannot be
+     * paused, QEMU would not answer until the stream resumed */
+    if (virDomainObjIsActive(vm) &&
+        qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) == 0) {
+        rc = qemuMonitorJSONQueryStatus(priv->mon, &running, &vmStatus);
+        if (qemuDomainObjExitMonitor(vm) < 0)
+            rc = -1;
+    }
     if (virDomainObjIsActive(vm)) {
-        priv->pausedReason = VIR_DOMAIN_PAUSED_POSTCOPY_FAILED;
-        if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) == 0) {
-            ignore_value(qemuMonitorJSONStopCPUs(priv->mon));
-            ignore_value(qemuDomainObjExitMonitor(vm));
-        }
-        /* the STOP event may have recorded it already */
-        if (virDomainObjIsActive(vm) &&
-            (virDomainObjGetState(vm, &reason) != VIR_DOMAIN_PAUSED ||
-             reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)) {
+        virDomainState state = virDomainObjGetState(vm, &reason);
+
+        if (rc == 0 && running &&
+            (state != VIR_DOMAIN_RUNNING || reason != VIR_DOMAIN_RUNNING_POSTCOPY_FAILED)) {
+            virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY_FAILED);
+            qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
+                                                VIR_DOMAIN_EVENT_RESUMED,
+                                                VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED));
+        } else if ((rc < 0 || !running) &&
+                   (state != VIR_DOMAIN_PAUSED || reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)) {
             virDomainObjSetState(vm, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY_FAILED);
             qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
                                                 VIR_DOMAIN_EVENT_SUSPENDED,
                                                 VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED));
         }
-        priv->pausedReason = 0;
         qemuDomainObjSaveStatus(driver, vm);
     }
     VIR_WARN("Incoming migration of '%s' failed in post-copy: %s", vm->def->name, cause);
@@ -179,6 +190,44 @@ qemuMigrationDstPostcopyReportUnsupported(void)
     virReportError(VIR_ERR_OPERATION_UNSUPPORTED,
                    _("post-copy migration is not available on the destination host: %s (QEMU needs userfaultfd: allow it with the sysctl vm.unprivileged_userfaultfd=1, or run QEMU as a user that may use it, 'user' in qemu.conf)"),
                    qemuMsg);
+}
+
+int
+qemuMigrationSrcPostcopyPause(virDomainObj *vm)
+{
+    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
+    g_autoptr(tdmJSONValue) cmd = NULL;
+    g_autoptr(tdmJSONValue) reply = NULL;
+    int reason;
+    int rc;
+
+    if (virDomainObjCheckActive(vm) < 0)
+        return -1;
+    if (priv->job.asyncJob != QEMU_ASYNC_JOB_MIGRATION_OUT ||
+        !qemuMigrationPostcopySwitched(vm)) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("cannot pause the migration of domain '%s': no outgoing migration in post-copy mode is running"),
+                       vm->def->name);
+        return -1;
+    }
+    if (virDomainObjGetState(vm, &reason) == VIR_DOMAIN_PAUSED &&
+        reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+        virReportError(VIR_ERR_OPERATION_INVALID,
+                       _("the post-copy migration of domain '%s' is paused already (post-copy failed)"),
+                       vm->def->name);
+        return -1;
+    }
+    VIR_INFO("Pausing the post-copy migration of '%s' on request", vm->def->name);
+    cmd = tdmJSONCommandBuild("migrate-pause", NULL);
+    if (qemuDomainObjEnterMonitor(vm) < 0)
+        return -1;
+    rc = qemuMonitorSendCommand(priv->mon, &cmd, QEMU_MONITOR_CMD_CLASS_MODIFY, &reply);
+    if (rc == 0)
+        rc = qemuMonitorReplyCheckError("migrate-pause", reply);
+    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
+        return -1;
+    /* the MIGRATION event postcopy-paused ends the migration's waits */
+    return 0;
 }
 
 int

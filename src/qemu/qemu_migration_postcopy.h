@@ -21,10 +21,14 @@
  *   stops the source
  *
  * From the switch on the guest's state is split between the hosts: nothing
- * can roll back.  A failure after it (a QEMU or the link dies) leaves the
- * surviving copies paused with reason post-copy failed; the source never
- * resumes, also not after a daemon restart.  Recovery
- * (VIR_MIGRATE_POSTCOPY_RESUME) is not implemented.
+ * can roll back.  A failure after it (a QEMU or the link dies, or
+ * virDomainAbortJobFlags with VIR_DOMAIN_ABORT_JOB_POSTCOPY pauses the
+ * stream: QMP migrate-pause) ends the jobs and leaves the surviving
+ * copies with reason post-copy failed: the source paused, the
+ * destination running (its vCPUs wait for the missing pages: QEMU cannot
+ * stop them); the source never resumes, also not after a daemon restart.
+ * While both QEMUs live (postcopy-paused), VIR_MIGRATE_POSTCOPY_RESUME
+ * resumes the stream: qemu_migration_resume.h.
  *
  * Locking: every function here is called with the domain object locked;
  * those that talk to QEMU hold the migration's async job (nested job) or,
@@ -64,10 +68,12 @@ void qemuMigrationSrcPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm);
  * job held. */
 int qemuMigrationDstPostcopyResume(virQEMUDriver *driver, virDomainObj *vm);
 
-/* Destination, in Finish, the post-copy phase failed: stops the vCPUs of a
- * QEMU still alive and marks it paused (post-copy failed); reports the
- * error that says so, keeping @why (the cause) in it.  vm locked,
- * migration-in job held.  Always returns -1. */
+/* Destination, in Finish, the post-copy phase failed: a QEMU still alive
+ * keeps its vCPUs (those that need a missing page wait for it; QEMU cannot
+ * stop them) and is marked running (post-copy failed), or paused
+ * (post-copy failed) when its vCPUs were not running; reports the error
+ * that says so, keeping @why (the cause) in it.  vm locked, migration-in
+ * job held.  Always returns -1. */
 int qemuMigrationDstPostcopyFailed(virQEMUDriver *driver, virDomainObj *vm,
                                    const char *why);
 
@@ -79,6 +85,13 @@ void qemuMigrationPostcopyReportFailed(virDomainObj *vm, const char *why);
  * destination: QEMU refuses it when it may not use userfaultfd.  Replaces
  * the last error with one that says what to change. */
 void qemuMigrationDstPostcopyReportUnsupported(void);
+
+/* virDomainAbortJobFlags with VIR_DOMAIN_ABORT_JOB_POSTCOPY (virsh
+ * domjobabort --postcopy): QMP migrate-pause on the source of a migration
+ * in post-copy mode; both QEMUs stop the stream (postcopy-paused), the
+ * migration fails as after a broken link and can be resumed.  vm locked,
+ * a QEMU_JOB_ABORT job held. */
+int qemuMigrationSrcPostcopyPause(virDomainObj *vm);
 
 /* virDomainMigrateStartPostCopy. */
 int qemuDomainMigrateStartPostCopy(virDomainPtr dom, unsigned int flags);

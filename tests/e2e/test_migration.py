@@ -5,8 +5,9 @@
 # domjobinfo and domstats on both hosts: none of those calls may fail or
 # wait for the migration (the worst latency seen is printed).  Also:
 # --timeout (virsh pauses the guest, the destination resumes it),
-# migrate-compcache idle and during the migration, --postcopy-resume refused
-# (post-copy itself: test_postcopy.py), and
+# migrate-compcache idle and during the migration, --postcopy-resume of a
+# running guest refused (post-copy itself: test_postcopy.py, its recovery:
+# test_postcopy_resume.py), and
 # --abort-on-error with a Linux guest whose disk sits on a full tmpfs
 # (mounted by this test before the daemons start, unmounted at the end).
 #
@@ -250,7 +251,7 @@ def test_timeout_compcache(a, b, kernel):
     migration completes with it paused; the destination runs it), with
     --abort-on-error, which a user pause must not trigger; migrate-compcache
     when idle and beside the migration; --postcopy-resume (recovery of a
-    failed post-copy migration) refused by name."""
+    failed post-copy migration) of a running guest refused."""
     ok, pid_a = start_dirty(a, "mig6", kernel)
     t.ok(ok, "mig6 runs on A and dirties its memory")
     t.eq(compcache(a, "mig6", "--size", str(32 << 20)), "Compression cache: 32.000 MiB",
@@ -263,8 +264,9 @@ def test_timeout_compcache(a, b, kernel):
          "migrate-getmaxdowntime reads it back")
 
     r = a.virsh("migrate", "--live", "--postcopy", "--postcopy-resume", "mig6", b.uri, *MIG_ARGS)
-    t.ok(r.rc != 0 and "argument unsupported" in r.err and "--postcopy-resume" in r.err,
-         "migrate --postcopy-resume is refused as unsupported, by name", r)
+    t.ok(r.rc != 0 and "Requested operation is not valid" in r.err and
+         "not paused after a failed post-copy migration" in r.err,
+         "migrate --postcopy-resume of a running guest is refused (test_postcopy_resume.py)", r)
     t.ok(domstate(a, "mig6").startswith("running") and jobinfo(a, "mig6").get("Job type") == "None",
          "the refused --postcopy-resume left no job and the guest running", jobinfo(a, "mig6"))
 

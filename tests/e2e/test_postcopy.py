@@ -258,7 +258,8 @@ def test_dest_dies(a, b, kernel):
     time.sleep(1)
     p = migrate_bg(a, "pc4", b, ["--postcopy", "--bandwidth", "16",
                                  "--postcopy-bandwidth", "1"])
-    t.ok(wait_for(lambda: migration_moving(a, "pc4"), 60), "pre-copy runs")
+    t.ok(wait_for(lambda: migration_moving(a, "pc4"), 60), "pre-copy runs",
+         "%s %s" % (jobinfo(a, "pc4"), p.poll() is not None and finish(p)))
     time.sleep(1)
     r = a.virsh("migrate-postcopy", "pc4")
     t.ok(r.rc == 0, "migrate-postcopy", r)
