@@ -186,7 +186,7 @@ qemuMigrationJobContinue(virDomainObj *vm, qemuDomainAsyncJob asyncJob)
     return 0;
 }
 
-static int
+int
 qemuMigrationSetPhase(virQEMUDriver *driver, virDomainObj *vm, int phase)
 {
     if (qemuDomainObjSetJobPhase(vm, phase) < 0)
@@ -335,7 +335,7 @@ qemuMigrationUpdateProgress(virDomainObj *vm, const qemuMonitorMigrationStats *s
     p->dataRemaining = p->memRemaining + p->diskRemaining;
 }
 
-static int
+int
 qemuMigrationQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                    qemuMonitorMigrationStats *st)
 {

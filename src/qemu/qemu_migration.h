@@ -82,3 +82,9 @@ void qemuMigrationSrcStopMigrated(virQEMUDriver *driver, virDomainObj *vm,
 /* The job-completed event of a migration that succeeded (vm locked, after
  * the async job ended). */
 void qemuMigrationQueueJobCompleted(virQEMUDriver *driver, virDomainObj *vm);
+/* Records the running migration job's new @phase and saves the status
+ * (vm locked, the job held); -1 when the phase would go backwards. */
+int qemuMigrationSetPhase(virQEMUDriver *driver, virDomainObj *vm, int phase);
+/* query-migrate under @asyncJob's nested job (vm locked, released inside). */
+int qemuMigrationQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
+                       qemuMonitorMigrationStats *st);

@@ -32,30 +32,6 @@ VIR_LOG_INIT("qemu.qemu_migration_resume");
  * event wakes it first (ms) */
 #define QEMU_MIGRATION_RESUME_POLL_MS 250
 
-static int
-qemuMigrationResumeSetPhase(virQEMUDriver *driver, virDomainObj *vm, int phase)
-{
-    if (qemuDomainObjSetJobPhase(vm, phase) < 0)
-        return -1;
-    qemuDomainObjSaveStatus(driver, vm);
-    return 0;
-}
-
-static int
-qemuMigrationResumeQuery(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
-                         qemuMonitorMigrationStats *st)
-{
-    qemuDomainObjPrivate *priv = QEMU_DOMAIN_PRIVATE(vm);
-    int rc;
-
-    if (qemuDomainObjEnterMonitorAsync(vm, asyncJob) < 0)
-        return -1;
-    rc = qemuMonitorJSONQueryMigrate(priv->mon, st);
-    if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
-        return -1;
-    return 0;
-}
-
 /* The checks both ends make before a resume (vm locked): the guest is
  * left from a failed post-copy migration (source: paused, post-copy
  * failed; destination, @dst: running or paused, post-copy failed) and,
@@ -118,7 +94,7 @@ qemuMigrationResumeCheckQEMU(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
     qemuMonitorMigrationStats st = { 0 };
     int status;
 
-    if (qemuMigrationResumeQuery(vm, asyncJob, &st) < 0) {
+    if (qemuMigrationQuery(vm, asyncJob, &st) < 0) {
         qemuMonitorMigrationStatsClear(&st);
         return -1;
     }
@@ -154,7 +130,7 @@ qemuMigrationResumeWait(virDomainObj *vm, qemuDomainAsyncJob asyncJob,
                            _("domain is no longer running: QEMU exited during the post-copy recovery"));
             return -1;
         }
-        if (qemuMigrationResumeQuery(vm, asyncJob, &st) < 0) {
+        if (qemuMigrationQuery(vm, asyncJob, &st) < 0) {
             qemuMonitorMigrationStatsClear(&st);
             return -1;
         }
@@ -248,7 +224,7 @@ qemuMigrationSrcResumeBegin(virQEMUDriver *driver,
     /* the state may have changed while the job was awaited */
     if (qemuMigrationResumeCheckState(vm, flags, false, true) < 0 ||
         qemuMigrationResumeCheckQEMU(vm, QEMU_ASYNC_JOB_MIGRATION_OUT, _("source")) < 0 ||
-        qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME) < 0)
+        qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_BEGIN_RESUME) < 0)
         goto endjob;
 
     if (!(xml = virDomainDefFormat(vm->def, driver->xmlopt,
@@ -336,7 +312,7 @@ qemuMigrationSrcResumeRun(virQEMUDriver *driver,
                                 &postcopyBandwidth) == 1 && postcopyBandwidth &&
         qemuMigrationSrcResumeSetBandwidth(vm, postcopyBandwidth) < 0)
         return -1;
-    if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_POSTCOPY_RESUME) < 0)
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_OUT_PHASE_POSTCOPY_RESUME) < 0)
         return -1;
 
     VIR_INFO("Resuming the post-copy migration of '%s' to %s", vm->def->name, qemuURI);
@@ -676,7 +652,7 @@ qemuMigrationDstResumePrepare(virQEMUDriver *driver,
     else
         listenURI = g_strdup_printf("tcp:%s:%u", listenAddress, port);
 
-    if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_PREPARE_RESUME) < 0)
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_PREPARE_RESUME) < 0)
         goto endjob;
     cmd = tdmJSONCommandBuild("migrate-recover", "s:uri", listenURI, NULL);
     if (qemuDomainObjEnterMonitorAsync(vm, QEMU_ASYNC_JOB_MIGRATION_IN) < 0)
@@ -761,7 +737,7 @@ qemuMigrationDstResumeStartCPUs(virQEMUDriver *driver, virDomainObj *vm)
         rc = qemuMonitorJSONStartCPUs(priv->mon);
     if (qemuDomainObjExitMonitor(vm) < 0 || rc < 0)
         return -1;
-    if (qemuMigrationResumeSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_POSTCOPY_RESUME) < 0)
+    if (qemuMigrationSetPhase(driver, vm, QEMU_MIGRATION_IN_PHASE_POSTCOPY_RESUME) < 0)
         return -1;
     virDomainObjSetState(vm, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
     qemuDriverQueueEvent(driver, virDomainEventLifecycleNewFromObj(vm,
