@@ -393,6 +393,30 @@ class Daemon:
 # Helpers shared by the e2e, fault and stress scripts
 # ---------------------------------------------------------------------------
 
+# Loopback migrations: the stock driver refuses a loopback migration_host,
+# so every test passes the URI and listen address per call.
+MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
+
+
+def migrate_bg(src, name, dst, extra=()):
+    """`virsh migrate --live --verbose NAME DST` (client-managed unless
+    @extra says --p2p) from daemon @src in the background."""
+    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
+            dst.uri] + MIG_ARGS + list(extra)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, timeout=300):
+    """Waits for a migrate_bg process: (rc, stdout, stderr); killed after
+    @timeout seconds."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return p.returncode, out, err
+
+
 def guest_paths():
     """KERNEL, INITRD, DIRTY... of the test guests, built once and cached by
     tests/guest/build-guest.sh."""

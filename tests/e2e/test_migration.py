@@ -24,10 +24,10 @@ import time
 import libvirt
 
 from tandemtest import (
+    MIG_ARGS, migrate_bg,
     guest_paths, TAP, Daemon, run, write_tmp, domstate, qemu_pid, alive, rss_kib, wait_for, jobinfo)
 
 t = TAP()
-MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
 
 def dirty_xml(name, kernel, mem_mib=128, dirty_mib=64):
@@ -92,12 +92,6 @@ class Prober(threading.Thread):
     def stop(self):
         self.stop_flag.set()
         self.join(120)
-
-
-def migrate_bg(src, name, dst, extra):
-    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
-            dst.uri] + MIG_ARGS + extra
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_managed_and_back(a, b, kernel):

@@ -26,10 +26,10 @@ import threading
 import time
 
 from tandemtest import (
+    MIG_ARGS, migrate_bg, finish,
     guest_paths, TAP, Daemon, write_tmp, domstate, qemu_pid, alive, rss_kib, wait_for, jobinfo)
 
 t = TAP()
-MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 ROOT_QEMU = 'user = "root"\ngroup = "root"\n'
 
 
@@ -62,21 +62,6 @@ def start_dirty(d, name, kernel, dirty_mib=64):
     # most of the guest's dirty memory was written
     ok = r.rc == 0 and wait_for(lambda: rss_kib(pid) > (dirty_mib + 16) * 1024, 60)
     return ok, pid
-
-
-def migrate_bg(src, name, dst, extra):
-    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
-            dst.uri] + MIG_ARGS + extra
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(p, timeout=240):
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    return p.returncode, out, err
 
 
 class Events:

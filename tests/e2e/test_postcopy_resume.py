@@ -29,16 +29,15 @@ import os
 import pwd
 import re
 import signal
-import subprocess
 import time
 
 import libvirt
 
 from tandemtest import (
+    MIG_ARGS, migrate_bg, finish,
     TAP, Daemon, write_tmp, guest_paths, wait_for, qemu_pid, alive, rss_kib, domstate, jobinfo)
 
 t = TAP()
-MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 ROOT_QEMU = 'user = "root"\ngroup = "root"\n'
 OUTDIR = "/var/lib/libvirt/images/out"
 
@@ -104,20 +103,6 @@ class Guest:
     def last_pass(self, d):
         passes = re.findall(r"TANDEM-DIRTY-ALIVE pass=(\d+)", self.serial(d))
         return int(passes[-1]) if passes else -1
-
-
-def migrate_bg(src, name, dst, extra):
-    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", name, dst.uri] + MIG_ARGS + extra
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(p, timeout=300):
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    return p.returncode, out, err
 
 
 def migration_moving(d, name):

@@ -28,14 +28,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 
 from tandemtest import (
+    MIG_ARGS, migrate_bg,
     guest_paths, TAP, Daemon, run, tmpdir, write_tmp, rss_kib, domstate, qemu_pid, alive, wait_for,
     jobinfo)
 
 t = TAP()
-MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 MIB = 1 << 20
 
 
@@ -119,12 +118,6 @@ def compare(a, b):
 
 def names(d):
     return d.virsh("list", "--all", "--name").out.split()
-
-
-def migrate_bg(src, name, dst, extra):
-    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--verbose", name,
-            dst.uri] + MIG_ARGS + extra
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_copy_all(a, b, kernel, work):

@@ -10,9 +10,8 @@ import socket
 import subprocess
 import time
 
-from tandemtest import guest_paths, wait_for, write_tmp  # noqa: F401 (re-exported to the client tests)
+from tandemtest import MIG_ARGS, migrate_bg, guest_paths, wait_for, write_tmp  # noqa: F401 (re-exported to the client tests)
 
-MIG_ARGS = ["--migrateuri", "tcp://127.0.0.1", "--listen-address", "127.0.0.1"]
 
 
 def free_port():
@@ -76,9 +75,3 @@ def stop_proc(p, timeout=15):
     except ProcessLookupError:
         pass
 
-
-def migrate_bg(src, name, dst, extra=()):
-    """virsh migrate --live in the background (client-managed)."""
-    argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", name, dst.uri] + \
-        MIG_ARGS + list(extra)
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
