@@ -74,4 +74,3 @@ def stop_proc(p, timeout=15):
         p.wait()
     except ProcessLookupError:
         pass
-
